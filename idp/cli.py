@@ -1,0 +1,250 @@
+"""The `idp` command: serve, check the configuration, migrate, seed, manage users and companies."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from idp.config import ConfigError, IdpConfig, load_config
+
+DEFAULT_CONFIG = "config/demo.yaml"
+
+
+def _load(path: str) -> IdpConfig:
+    """The validated configuration, or every error printed and exit status 1."""
+    from idp.flows import check_flows
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _fail(path, exc.errors)
+    problems = check_flows(config.flows)
+    if problems:
+        _fail(path, problems)
+    return config
+
+
+def _fail(path: str, errors: list[str]) -> None:
+    click.echo(f"{path}: {len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
+    for line in errors:
+        click.echo(f"  {line}", err=True)
+    sys.exit(1)
+
+
+def _app(ctx: click.Context, *, start_workers: bool = False) -> Flask:
+    from idp import create_app
+
+    return create_app(_load(ctx.obj["config_path"]), start_workers=start_workers)
+
+
+@click.group()
+@click.option("--config", "config_path", envvar="IDP_CONFIG", default=DEFAULT_CONFIG, show_default=True,
+              help="The configuration file (or IDP_CONFIG).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str) -> None:
+    """An OpenID Connect identity provider for B2B portals."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+
+
+@main.command("check-config")
+@click.argument("path", required=False)
+@click.pass_context
+def check_config(ctx: click.Context, path: str | None) -> None:
+    """Validate a configuration file and print every error with its key path."""
+    path = path or ctx.obj["config_path"]
+    config = _load(path)
+    click.echo(f"{path}: OK ({len(config.clients)} clients, flows: {', '.join(config.flows)})")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="Worker processes (default: 2 with Redis, 1 without).")
+@click.option("--threads", default=4, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads: int) -> None:
+    """Serve the provider with gunicorn, a production WSGI server."""
+    from gunicorn.app.base import BaseApplication
+
+    config_path = ctx.obj["config_path"]
+    config = _load(config_path)
+    if workers is None:
+        workers = 2 if config.redis_url else 1
+    if workers > 1 and not config.redis_url:
+        # The in-process store is per process: sessions and codes would not be shared.
+        raise click.UsageError("more than one worker needs redis_url in the configuration")
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", None)
+            self.cfg.set("errorlog", "-")
+            self.cfg.set("graceful_timeout", 5)
+
+        def load(self) -> Flask:
+            from idp import create_app
+
+            return create_app(config)
+
+    click.echo(f"Serving {config.issuer} on http://{host}:{port} ({workers} worker(s)); configuration {config_path}")
+    Server().run()
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply the migrations up to REVISION."""
+    from idp.migrate import upgrade
+
+    app = _app(ctx.parent)
+    with app.app_context():
+        upgrade(revision)
+    click.echo(f"Database at {revision}.")
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Seed the demo data: two companies and users in each role; prints their passwords."""
+    from idp.demo import seed
+
+    app = _app(ctx)
+    with app.app_context():
+        for line in seed():
+            click.echo(line)
+
+
+@main.command("pipeline")
+@click.pass_context
+def show_pipeline(ctx: click.Context) -> None:
+    """Print the ordered sign-in steps of the enabled flows."""
+    app = _app(ctx)
+    for step in app.extensions["idp.steps"]:
+        click.echo(f"{step.order:>4}  {step.name:<20} {step.endpoint}")
+
+
+@main.group()
+def users() -> None:
+    """People's accounts."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--given-name", default="")
+@click.option("--family-name", default="")
+@click.option("--username")
+@click.option("--phone")
+@click.option("--locale", type=click.Choice(["fr", "en"]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--send-password-link", is_flag=True, help="Email a single-use link to set the password.")
+@click.option("--must-change-password", is_flag=True, help="With --password-stdin: change it at first sign-in.")
+@click.pass_context
+def users_create(ctx: click.Context, email: str, given_name: str, family_name: str, username: str | None,
+                 phone: str | None, locale: str | None, password_stdin: bool, send_password_link: bool,
+                 must_change_password: bool) -> None:
+    """Create an active account, with a password from stdin or an emailed link to set one."""
+    from idp import accounts
+
+    if password_stdin == send_password_link:
+        raise click.UsageError("give exactly one of --password-stdin and --send-password-link")
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    app = _app(ctx.parent)
+    with app.app_context():
+        try:
+            user = accounts.create_user(
+                email=email, given_name=given_name, family_name=family_name, username=username, phone=phone,
+                locale=locale, password=password, send_password_link=send_password_link,
+                must_change_password=must_change_password,
+            )
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        from idp.mail import deliver_due
+
+        deliver_due()
+        click.echo(f"Created {user.email} (sub {user.public_id}).")
+
+
+@users.command("disable")
+@click.argument("email")
+@click.pass_context
+def users_disable(ctx: click.Context, email: str) -> None:
+    """Disable an account: sign-in refused, sessions ended, refresh tokens revoked."""
+    from idp import accounts
+
+    app = _app(ctx.parent)
+    with app.app_context():
+        try:
+            accounts.disable_user(email)
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Disabled {email}.")
+
+
+@main.group()
+def companies() -> None:
+    """The company directory."""
+
+
+@companies.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def companies_import(ctx: click.Context, path: str) -> None:
+    """Load or update companies from a CSV file (id, name, address, city, postal_code, phone, member_code, active)."""
+    from idp.directory import DirectoryError, import_companies
+
+    app = _app(ctx.parent)
+    with app.app_context():
+        try:
+            created, updated = import_companies(Path(path))
+        except DirectoryError as exc:
+            _fail(path, exc.errors)
+        click.echo(f"{created} created, {updated} updated.")
+
+
+@main.group()
+def mail() -> None:
+    """The outbox."""
+
+
+@mail.command("send")
+@click.pass_context
+def mail_send(ctx: click.Context) -> None:
+    """Deliver the queued messages that are due, once."""
+    from idp.mail import deliver_due
+
+    app = _app(ctx.parent)
+    with app.app_context():
+        click.echo(f"{deliver_due()} sent.")
+
+
+@mail.command("test")
+@click.argument("recipient")
+@click.option("--locale", type=click.Choice(["fr", "en"]))
+@click.pass_context
+def mail_test(ctx: click.Context, recipient: str, locale: str | None) -> None:
+    """Queue and deliver a test message, to check the mail settings."""
+    from idp.extensions import db as database
+    from idp.mail import deliver_due, queue_email
+
+    app = _app(ctx.parent)
+    with app.app_context(), app.test_request_context():
+        queue_email("test", recipient, locale)
+        database.session.commit()
+        click.echo(f"{deliver_due()} sent.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The company directory: customers known to the business, loaded from CSV."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from flask import current_app
+from stdnum.fr import siren
+
+from idp import audit
+from idp.config import CompaniesConfig
+from idp.extensions import db
+from idp.models import Company
+
+COLUMNS = ("id", "name", "address", "city", "postal_code", "phone", "member_code", "active")
+TRUE = {"1", "true", "yes", "y", "oui", "active"}
+FALSE = {"0", "false", "no", "n", "non", "inactive", ""}
+
+
+class DirectoryError(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def check_identifier(value: str, config: CompaniesConfig) -> str | None:
+    """The identifier in its canonical form, or None when it is not valid for the configured kind."""
+    import re
+
+    value = value.strip()
+    if not value:
+        return None
+    if config.identifier_kind == "siren":
+        compact = siren.compact(value)
+        return compact if siren.is_valid(compact) else None
+    if config.identifier_kind == "pattern":
+        return value if re.fullmatch(config.identifier_pattern or "", value) else None
+    return value
+
+
+def import_companies(path: Path) -> tuple[int, int]:
+    """Create or update every company in the file; nothing is written if any row is wrong."""
+    config = current_app.config["IDP"].companies
+    errors: list[str] = []
+    rows = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DirectoryError([f"header: missing column(s) {', '.join(missing)}"])
+        for number, row in enumerate(reader, start=2):
+            ident = check_identifier(row["id"] or "", config)
+            if ident is None:
+                errors.append(f"line {number}: id {row['id']!r} is not a valid {config.identifier_kind} identifier")
+            if not (row["name"] or "").strip():
+                errors.append(f"line {number}: name is empty")
+            active = (row["active"] or "").strip().lower()
+            if active not in TRUE | FALSE:
+                errors.append(f"line {number}: active must be true or false, not {row['active']!r}")
+            rows.append((ident, row, active in TRUE))
+    if errors:
+        raise DirectoryError(errors)
+    created = updated = 0
+    for ident, row, active in rows:
+        company = db.session.execute(db.select(Company).where(Company.external_id == ident)).scalar_one_or_none()
+        if company is None:
+            company = Company(external_id=ident)
+            db.session.add(company)
+            created += 1
+        else:
+            updated += 1
+        company.name = row["name"].strip()
+        company.address = (row["address"] or "").strip()
+        company.city = (row["city"] or "").strip()
+        company.postal_code = (row["postal_code"] or "").strip()
+        company.phone = (row["phone"] or "").strip()
+        if (row["member_code"] or "").strip():
+            company.set_member_code(row["member_code"])
+        company.active = active
+    audit.record("companies.imported", created=created, updated=updated, file=path.name)
+    db.session.commit()
+    return created, updated

@@ -1,0 +1,90 @@
+"""Every error becomes a clear page, or a JSON error for API clients; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from idp.store import StoreUnavailableError
+
+log = logging.getLogger("idp.errors")
+
+API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known", "/healthz", "/readyz")
+
+
+def wants_json() -> bool:
+    if request.path.startswith(API_PREFIXES):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def _messages() -> dict[int, str]:
+    return {
+        400: _("The request was not understood."),
+        403: _("You are not allowed to do this."),
+        404: _("This page does not exist."),
+        405: _("This page cannot be used this way."),
+        413: _("The request is too large."),
+        429: _("Too many attempts. Please wait a few minutes and try again."),
+        503: _("The service is temporarily unavailable. Please try again in a moment."),
+        500: _("Something went wrong on our side. Please try again."),
+    }
+
+
+def error_response(status: int, message: str | None = None, code: str | None = None) -> ResponseReturnValue:
+    text = message or _messages().get(status) or _messages()[400 if status < 500 else 500]
+    if wants_json():
+        body = {"error": code or ("temporarily_unavailable" if status == 503 else "invalid_request"
+                                  if status < 500 else "server_error"), "error_description": text}
+        response = jsonify(body)
+        response.status_code = status
+    else:
+        response = render_template("error.html", status=status, message=text), status
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> ResponseReturnValue:
+        return error_response(400, _("This form has expired or was not sent from this site. "
+                                     "Please go back, reload the page and try again."), "invalid_request")
+
+    @app.errorhandler(StoreUnavailableError)
+    def store_down(exc: StoreUnavailableError) -> ResponseReturnValue:
+        log.error("store unavailable: %s", exc)
+        response = error_response(503)
+        if isinstance(response, tuple):
+            return response[0], 503, {"Retry-After": "5"}
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        # Errors raised by Flask-Limiter's storage when Redis is down arrive wrapped; see below.
+        status = exc.code or 500
+        return error_response(status)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> ResponseReturnValue:
+        if _is_store_outage(exc):
+            return store_down(StoreUnavailableError(str(exc)))
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(InternalServerError.code)
+
+
+def _is_store_outage(exc: BaseException) -> bool:
+    import redis
+
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, StoreUnavailableError)):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False

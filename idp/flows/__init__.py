@@ -1,0 +1,45 @@
+"""User flows: each module defines `flow`, a Flow with its blueprint and pipeline steps.
+
+A flow is enabled by naming it in the configuration's `flows` list; nothing else is edited.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from idp.pipeline import Flow
+
+
+def flow_exists(name: str) -> bool:
+    if not name.isidentifier():
+        return False
+    return importlib.util.find_spec(f"idp.flows.{name}") is not None
+
+
+def check_flows(names: list[str]) -> list[str]:
+    """Configuration errors for the `flows` list: unknown flows and missing requirements."""
+    errors = []
+    for index, name in enumerate(names):
+        if not flow_exists(name):
+            errors.append(f'flows[{index}]: unknown flow "{name}"')
+    if errors:
+        return errors
+    for flow in load_flows(names, check=False):
+        for required in flow.requires:
+            if required not in names:
+                errors.append(f'flows: flow "{flow.name}" needs flow "{required}"')
+    return errors
+
+
+def load_flows(names: list[str], *, check: bool = True) -> list[Flow]:
+    """Import the enabled flows in configuration order."""
+    if check:
+        problems = check_flows(names)
+        if problems:
+            raise ValueError("; ".join(problems))
+    flows = []
+    for name in names:
+        module = importlib.import_module(f"idp.flows.{name}")
+        flows.append(module.flow)
+    return flows

@@ -1,0 +1,120 @@
+"""Password sign-in: the `login` step of the pipeline, and the /login page."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, session
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_limiter import RequestLimit
+from flask_limiter.util import get_remote_address
+
+from idp import audit, auth, pipeline
+from idp.extensions import db, limiter
+from idp.forms import LoginForm
+from idp.i18n import safe_next
+from idp.models import User
+from idp.models.users import UserStatus
+from idp.pipeline import Flow, Interaction, Step
+
+bp = Blueprint("login", __name__)
+
+
+def login_needed(interaction: Interaction) -> str | None:
+    """Sign-in is needed without a session, under prompt=login, or when max_age has passed."""
+    facts = interaction.session
+    if facts.user_id is None:
+        return "no_session"
+    proven = interaction.done.get("login")
+    # A sign-in made during this very interaction satisfies prompt=login and any max_age.
+    if proven is not None and proven.get("sid") == facts.sid:
+        return None
+    if "login" in interaction.prompts:
+        return "prompt_login"
+    max_age = interaction.params.get("max_age")
+    if (max_age is not None and max_age.isdigit() and facts.auth_time is not None
+            and interaction.now - facts.auth_time > int(max_age)):
+        return "max_age"
+    return None
+
+
+def _config() -> ResponseReturnValue:
+    return current_app.config["IDP"]
+
+
+def _account_key() -> str:
+    # The limiter key is a hash of the login as typed: counters exist for unknown logins too
+    # (no hint that an account exists), and no address is written to the store in clear.
+    login = (request.form.get("login") or "").strip().casefold()
+    return "account:" + hashlib.sha256(login.encode()).hexdigest()
+
+
+def _failed(_response: object) -> bool:
+    return bool(g.get("login_failed"))
+
+
+def _breached(limit: RequestLimit) -> ResponseReturnValue:
+    user = User.find_by_login(request.form.get("login") or "") if "account" in (limit.key or "") else None
+    audit.record("user.locked_out", user=user, scope="account" if user is not None else "ip_or_account")
+    db.session.commit()
+    return _render(LoginForm(), _("Too many failed attempts. Please wait a few minutes and try again."), 429)
+
+
+def _render(form: LoginForm, error: str | None = None, status: int = 200,
+            interaction: Interaction | None = None) -> ResponseReturnValue:
+    return render_template("login/login.html", form=form, error=error, interaction=interaction), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: _config().throttling.login_per_ip, key_func=get_remote_address, methods=["POST"],
+               deduct_when=_failed, on_breach=_breached, scope="login-ip")
+@limiter.limit(lambda: _config().throttling.login_per_account, key_func=_account_key, methods=["POST"],
+               deduct_when=_failed, on_breach=_breached, scope="login-account")
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    uid = request.values.get("interaction")
+    interaction = pipeline.load(uid) if uid else None
+    if request.method == "GET":
+        if interaction is not None:
+            form.interaction.data = interaction.uid
+            form.login.data = interaction.params.get("login_hint", "")[:254]
+        form.next.data = safe_next(request.args.get("next"))
+        return _render(form, interaction=interaction)
+
+    if not form.validate_on_submit():
+        return _render(form, _("Enter your email or username and your password."), 400, interaction)
+
+    hasher = current_app.extensions["idp.hasher"]
+    user = User.find_by_login(form.login.data)
+    # An unknown login still pays for one hash, so timing does not tell that it is unknown.
+    if not hasher.verify(user.password_hash if user is not None else None, form.password.data):
+        g.login_failed = True
+        audit.record("user.sign_in_failed", user=user, reason="bad_credentials")
+        db.session.commit()
+        return _render(form, _("Wrong email, username or password."), 401, interaction)
+
+    # Only someone who knows the password learns the account's state.
+    if user.status == UserStatus.DISABLED:
+        audit.record("user.sign_in_refused", user=user, reason="disabled")
+        db.session.commit()
+        return render_template("login/disabled.html"), 403
+    if user.status == UserStatus.PENDING:
+        audit.record("user.sign_in_refused", user=user, reason="email_unconfirmed")
+        db.session.commit()
+        return render_template("login/unconfirmed.html", user=user), 403
+
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(form.password.data)
+    auth.sign_in(user, ["pwd"])
+    db.session.commit()
+    if interaction is not None:
+        return redirect(pipeline.complete(interaction.uid, "login", sid=session["sid"], amr=["pwd"]))
+    return redirect(safe_next(form.next.data))
+
+
+flow = Flow(
+    name="login",
+    blueprint=bp,
+    steps=(Step("login", 10, "login.login", login_needed, error="login_required"),),
+)

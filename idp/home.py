@@ -1,0 +1,36 @@
+"""The provider's own home page, and what every template can read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from idp.auth import current_user
+from idp.i18n import current_language
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """Signed in: the list of tools when that flow is on, else who you are. Otherwise sign in."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("login.login"))
+    if "tools" in current_app.extensions["idp.flows"]:
+        return redirect(url_for("tools.index"))
+    return render_template("home/index.html", user=user)
+
+
+def template_globals() -> dict[str, Any]:
+    config = current_app.config["IDP"]
+    return {
+        "current_user": current_user(),
+        "current_language": current_language(),
+        "languages": config.languages,
+        "language_names": {"fr": "Français", "en": "English"},
+        "current_path": request.full_path.rstrip("?") if request else "/",
+        "enabled_flows": current_app.extensions["idp.flows"],
+    }

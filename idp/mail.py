@@ -1,0 +1,238 @@
+"""The outbox: emails are queued as SQL rows, then delivered by SMTP, to files, or to the console.
+
+Queuing happens in the caller's transaction, so an email exists exactly when the change that
+caused it was committed. A sender claims due rows one at a time (an UPDATE that only one
+sender can win), delivers, and marks them sent; a failure schedules a retry with exponential
+backoff. An SMTP outage therefore delays mail and loses none, and several serving processes
+can run senders side by side without sending a message twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any, Protocol
+
+from flask import Flask, current_app, render_template
+from flask_babel import force_locale
+from sqlalchemy import event, or_, update
+from sqlalchemy.orm import Session
+
+from idp.config import IdpConfig, MailConfig
+from idp.extensions import db
+from idp.models import OutboxMessage
+from idp.models.base import utcnow
+
+log = logging.getLogger("idp.mail")
+
+MAX_BACKOFF_SECONDS = 3600
+CLAIM_SECONDS = 120
+
+
+class MailBackend(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class SmtpBackend:
+    def __init__(self, config: MailConfig) -> None:
+        assert config.smtp is not None
+        self.smtp = config.smtp
+
+    def send(self, message: EmailMessage) -> None:
+        smtp = self.smtp
+        context = ssl.create_default_context()
+        client_class = smtplib.SMTP_SSL if smtp.ssl else smtplib.SMTP
+        kwargs: dict[str, Any] = {"timeout": smtp.timeout}
+        if smtp.ssl:
+            kwargs["context"] = context
+        with client_class(smtp.host, smtp.port, **kwargs) as client:
+            if smtp.starttls:
+                client.starttls(context=context)
+            if smtp.username:
+                client.login(smtp.username, smtp.password or "")
+            client.send_message(message)
+
+
+class FileBackend:
+    """Writes each message as an .eml file: the demo's mailbox."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, message: EmailMessage) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S")
+        ident = message["Message-ID"].strip("<>").split("@")[0]
+        (self.directory / f"{stamp}-{ident}.eml").write_bytes(bytes(message))
+
+
+class ConsoleBackend:
+    """Prints messages to standard output, for development only."""
+
+    def send(self, message: EmailMessage) -> None:
+        print(message.as_string(), flush=True)
+
+
+def create_backend(config: IdpConfig, instance_path: str) -> MailBackend:
+    if config.mail.backend == "smtp":
+        return SmtpBackend(config.mail)
+    if config.mail.backend == "file":
+        return FileBackend(Path(instance_path) / config.mail.directory)
+    return ConsoleBackend()
+
+
+def queue_email(kind: str, recipient: str, locale: str | None, **context: Any) -> OutboxMessage:
+    """Render templates/email/<kind>/ in the recipient's language and queue the message.
+
+    The row joins the caller's transaction; it is delivered after the caller commits.
+    """
+    config: IdpConfig = current_app.config["IDP"]
+    language = locale if locale in config.languages else config.locale_default
+    context.setdefault("issuer", config.issuer)
+    with force_locale(language):
+        subject = render_template(f"email/{kind}/subject.txt", **context).strip()
+        body_text = render_template(f"email/{kind}/body.txt", **context)
+        body_html = render_template(f"email/{kind}/body.html", **context)
+    domain = config.mail.from_.rpartition("@")[2].strip("> ") or "localhost"
+    message = OutboxMessage(
+        kind=kind,
+        recipient=recipient,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        message_id=make_msgid(domain=domain),
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(message)
+    sender = current_app.extensions.get("idp.mail_sender")
+    if sender is not None:
+        db.session.info["idp.mail_sender"] = sender
+    return message
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_sender(session: Session) -> None:
+    # The sender is woken only once the row is committed, so it never looks too early.
+    sender = session.info.pop("idp.mail_sender", None)
+    if sender is not None:
+        sender.notify()
+
+
+def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = row.recipient
+    message["Subject"] = row.subject
+    message["Message-ID"] = row.message_id
+    message["Date"] = format_datetime(row.created_at)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(row.body_text)
+    message.add_alternative(row.body_html, subtype="html")
+    return message
+
+
+def _claim(row_id: int) -> bool:
+    """Atomically take a due row for this sender; False when another sender has it."""
+    now = utcnow()
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row_id,
+            OutboxMessage.status == "queued",
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+        )
+        .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def deliver_due(limit: int = 100) -> int:
+    """Deliver the queued messages whose time has come; returns how many were sent."""
+    config: IdpConfig = current_app.config["IDP"]
+    backend: MailBackend = current_app.extensions["idp.mail_backend"]
+    now = utcnow()
+    due = db.session.execute(
+        db.select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == "queued",
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ).scalars().all()
+    db.session.rollback()
+    sent = 0
+    for row_id in due:
+        if not _claim(row_id):
+            continue
+        row = db.session.get(OutboxMessage, row_id)
+        if row is None:
+            continue
+        try:
+            backend.send(build_message(row, config.mail.from_))
+        except (OSError, smtplib.SMTPException) as exc:
+            row.attempts += 1
+            row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            if row.attempts >= config.mail.max_attempts:
+                row.status = "failed"
+                log.error("mail %s to recipient #%s failed for good: %s", row.kind, row.id, row.last_error)
+            else:
+                delay = min(MAX_BACKOFF_SECONDS, config.mail.retry_base_seconds * 2 ** (row.attempts - 1))
+                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                log.warning("mail %s #%s not sent (attempt %s), retry in %ss: %s",
+                            row.kind, row.id, row.attempts, int(delay), row.last_error)
+            row.claimed_until = None
+            db.session.commit()
+            continue
+        row.status = "sent"
+        row.sent_at = utcnow()
+        row.attempts += 1
+        row.claimed_until = None
+        db.session.commit()
+        sent += 1
+    return sent
+
+
+class MailSender:
+    """A daemon thread per serving process that delivers the outbox as rows come due."""
+
+    POLL_SECONDS = 5.0
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="idp-mail-sender", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.POLL_SECONDS)
+            self._wake.clear()
+            try:
+                with self.app.app_context():
+                    while deliver_due() and not self._stop.is_set():
+                        pass
+            except Exception:
+                log.exception("mail sender pass failed")

@@ -1,0 +1,79 @@
+"""A user is one person, identified by email (and optionally a username, the "user code")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.extensions import db
+from idp.models.base import UTCDateTime, new_public_id, utcnow
+
+
+class UserStatus(StrEnum):
+    PENDING = "pending"  # email not yet confirmed
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+def normalize_email(email: str) -> str:
+    """Emails are unique case-folded; the display form is the same folded string."""
+    return email.strip().casefold()
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().casefold()
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    username: Mapped[str | None] = mapped_column(String(64), unique=True)
+    given_name: Mapped[str] = mapped_column(String(100), default="")
+    family_name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str | None] = mapped_column(String(32))
+    mobile_phone: Mapped[str | None] = mapped_column(String(32))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Set for accounts whose password someone else chose (document 004): change it at first sign-in.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE)
+    is_operator: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped to end every session of the user at once (password reset, disable).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    memberships = relationship("Membership", back_populates="user", cascade="all, delete-orphan")
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}".strip()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == UserStatus.ACTIVE
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+    @classmethod
+    def find_by_login(cls, login: str) -> User | None:
+        """The user whose email or username is `login`, case-insensitively."""
+        folded = login.strip().casefold()
+        if not folded:
+            return None
+        column = cls.email if "@" in folded else cls.username
+        return db.session.execute(db.select(cls).where(column == folded)).scalar_one_or_none()
+
+    @classmethod
+    def find_by_email(cls, email: str) -> User | None:
+        return db.session.execute(db.select(cls).where(cls.email == normalize_email(email))).scalar_one_or_none()
