@@ -18,7 +18,7 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(revision: str = "head") -> None:
+def upgrade(revision: str = "heads") -> None:
     """Apply migrations on the application's database (call inside an app context)."""
     config = alembic_config()
     with db.engine.begin() as connection:

@@ -43,6 +43,8 @@ def apply(path: Path) -> None:
 def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--apply":
         apply(Path(sys.argv[2]))
+    for pending in sorted((Path(__file__).parent / "fr-pending").glob("*.json")):
+        apply(pending)
     en_path = ROOT / "en" / "LC_MESSAGES" / "messages.po"
     en = _load(en_path)
     for message in en:
