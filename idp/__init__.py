@@ -41,7 +41,7 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     from idp.oidc import init_app as init_oidc
     from idp.passwords import Hasher
     from idp.pipeline import ordered_steps
-    from idp.sessions import StoreSessionInterface
+    from idp.sessions import StoreSessionInterface, refuse_without_store
     from idp.store import create_store
 
     instance_path = os.path.abspath(config.instance_path)
@@ -72,6 +72,7 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     # The __Host- prefix pins the cookie to this host and path, and requires Secure.
     cookie_name = f"__Host-{config.session.cookie_name}" if secure else config.session.cookie_name
     app.session_interface = StoreSessionInterface(cookie_name, int(config.session.lifetime_hours * 3600))
+    app.before_request(refuse_without_store)
 
     db.init_app(app)
     _sqlite_pragmas(app)

@@ -87,6 +87,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
             self.cfg.set("accesslog", None)
             self.cfg.set("errorlog", "-")
             self.cfg.set("graceful_timeout", 5)
+            # gunicorn's control socket sits at one path per user: a second instance would clash.
+            self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Flask:
             from idp import create_app

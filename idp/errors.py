@@ -66,9 +66,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
-        # Errors raised by Flask-Limiter's storage when Redis is down arrive wrapped; see below.
-        status = exc.code or 500
-        return error_response(status)
+        # An outage met while finishing a response (saving the session) arrives as a 500.
+        original = getattr(exc, "original_exception", None)
+        if original is not None and _is_store_outage(original):
+            return store_down(StoreUnavailableError(str(original)))
+        # Some errors carry their own page (e.g. the sign-in form under throttling).
+        if exc.response is not None:
+            return exc.response
+        return error_response(exc.code or 500)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> ResponseReturnValue:

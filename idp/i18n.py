@@ -34,7 +34,8 @@ def pick_language(ui_locales: str | None, chosen: str | None, user_locale: str |
 
 def select_locale() -> str:
     config = _config()
-    ui_locales = request.args.get("ui_locales") or request.form.get("ui_locales")
+    # Only the query string: reading a form here would parse (and may refuse) the whole body.
+    ui_locales = request.args.get("ui_locales")
     chosen = session.get("lang")
     user_locale = None
     if not ui_locales and not chosen and session.get("uid"):

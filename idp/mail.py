@@ -95,6 +95,7 @@ def queue_email(kind: str, recipient: str, locale: str | None, **context: Any) -
     config: IdpConfig = current_app.config["IDP"]
     language = locale if locale in config.languages else config.locale_default
     context.setdefault("issuer", config.issuer)
+    context["lang"] = language
     with force_locale(language):
         subject = render_template(f"email/{kind}/subject.txt", **context).strip()
         body_text = render_template(f"email/{kind}/body.txt", **context)

@@ -17,6 +17,8 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
+from idp.store import StoreUnavailableError
+
 SESSION_KEY = "session:"  # TTL: session.lifetime_hours
 
 
@@ -34,6 +36,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.new = sid is None
         self.modified = False
         self.old_sid: str | None = None
+        self.unavailable = False
 
     def regenerate(self) -> None:
         """Give the session a new id (at sign-in), so an id planted before it is worthless."""
@@ -55,12 +58,21 @@ class StoreSessionInterface(SessionInterface):
         sid = request.cookies.get(self.cookie_name)
         if not sid or len(sid) > 64:
             return ServerSession()
-        raw = self._store(app).get(_key(sid))
+        try:
+            raw = self._store(app).get(_key(sid))
+        except StoreUnavailableError:
+            # Opening a session runs before Flask's error handlers apply: remember the outage
+            # and let `refuse_without_store` raise it where it becomes a 503 page.
+            session = ServerSession()
+            session.unavailable = True
+            return session
         if raw is None:
             return ServerSession()
         return ServerSession(json.loads(raw), sid=sid)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
+        if session.unavailable:
+            return
         store = self._store(app)
         cookie = {
             "domain": None,
@@ -83,3 +95,11 @@ class StoreSessionInterface(SessionInterface):
         store.put(_key(session.sid), json.dumps(dict(session), separators=(",", ":")), self.lifetime_seconds)
         response.set_cookie(self.cookie_name, session.sid, max_age=self.lifetime_seconds, **cookie)
         response.vary.add("Cookie")
+
+
+def refuse_without_store() -> None:
+    """before_request: a request whose session could not be read is answered 503."""
+    from flask import session
+
+    if getattr(session, "unavailable", False):
+        raise StoreUnavailableError("session store unreachable")

@@ -76,5 +76,6 @@ class SmtpSink:
         part = message.get_body(preferencelist=("html",))
         return part.get_content() if part is not None else ""
 
-    def links(self, message: EmailMessage) -> list[str]:
-        return LINK_RE.findall(self.text(message))
+    @staticmethod
+    def links(message: EmailMessage) -> list[str]:
+        return LINK_RE.findall(SmtpSink.text(message))
