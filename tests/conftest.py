@@ -125,7 +125,7 @@ def _empty_tables(app: Any) -> None:
                 connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
                 for table in tables:
-                    connection.execute(text(f"DELETE FROM {table}"))
+                    connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - names from the metadata
 
 
 def build_app(backend: Backend, tmp_path: Path, **overrides: Any) -> Any:
@@ -233,3 +233,21 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def actions(client: Any) -> Actions:
     return Actions(client)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = ", ".join(BACKENDS)
+    return f"idp backends: {where}" + ("" if len(BACKENDS) > 1 else
+                                       " (set IDP_TEST_DATABASE_URL and IDP_TEST_REDIS_URL for postgresql+redis)")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many tests passed on each backend, so a log shows both ran."""
+    counts = dict.fromkeys(BACKENDS, 0)
+    for report in terminalreporter.stats.get("passed", []):
+        if report.when != "call":
+            continue
+        for name in BACKENDS:
+            if f"[{name}" in report.nodeid:
+                counts[name] += 1
+    terminalreporter.write_line("idp backends: " + ", ".join(f"{n} passed on {name}" for name, n in counts.items()))

@@ -156,3 +156,20 @@ def test_failed_attempts_are_limited_per_client_address(actions):
     for number in range(4):
         assert actions.login(f"someone{number}@example.com", "Wrong-Password-1").status_code == 401
     assert actions.login("ana@example.com", PASSWORD).status_code == 429
+
+
+def test_an_unknown_login_costs_one_hash_verification_like_a_known_one(app, actions):
+    """Equal work, so equal time: the timing of a failure does not tell whether the account exists."""
+    hasher = app.extensions["idp.hasher"]
+    verified = []
+
+    class CountingHasher(type(hasher)):
+        def verify(self, password_hash, password):
+            verified.append(password_hash is not None)
+            return super().verify(password_hash, password)
+
+    app.extensions["idp.hasher"] = CountingHasher(hasher._hasher, hasher._dummy_hash)
+    make_user("ana@example.com")
+    actions.login("ana@example.com", "Wrong-Password-1")
+    actions.login("nobody@example.com", "Wrong-Password-1")
+    assert verified == [True, False]  # one real verification each; the unknown one against a dummy hash
