@@ -36,6 +36,7 @@ def _database_uri(url: str) -> str:
 def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     """Build the application for a validated configuration; wiring only."""
     from idp import errors, headers, health, home, i18n, mail
+    from idp.admin import init_app as init_admin
     from idp.extensions import babel, csrf, db, limiter
     from idp.flows import load_flows
     from idp.oidc import init_app as init_oidc
@@ -78,6 +79,9 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     _sqlite_pragmas(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
+    # Flask-Limiter keeps the key prefix of the first application it was bound to; each
+    # application (one per test, on a shared Redis) counts under its own store prefix.
+    limiter._key_prefix = ""
     limiter.init_app(app)
 
     errors.init_app(app)
@@ -98,6 +102,7 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     app.extensions["idp.flows"] = {flow.name: flow for flow in flows}
     app.extensions["idp.steps"] = ordered_steps(flows)
     init_oidc(app)
+    init_admin(app)
 
     app.extensions["idp.mail_backend"] = mail.create_backend(config, instance_path)
     if start_workers and config.mail.worker:

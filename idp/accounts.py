@@ -67,9 +67,13 @@ def create_user(*, email: str, given_name: str = "", family_name: str = "", user
     return user
 
 
-def send_password_setup(user: User) -> None:
-    """Email the person their username and a single-use link to choose a password."""
-    raw = links.issue("password_reset", user.id, PASSWORD_SETUP_TTL)
+def send_password_setup(user: User, interaction: str | None = None) -> None:
+    """Email the person their username and a single-use link to choose a password.
+
+    `interaction` is the sign-in in progress, if any: once the password is set it resumes.
+    """
+    extra = {"interaction": interaction} if interaction else {}
+    raw = links.issue("password_reset", user.id, PASSWORD_SETUP_TTL, **extra)
     issuer = current_app.config["IDP"].issuer
     queue_email("password_setup", user.email, user.locale, user=user,
                 link=issuer + url_for("forgot_password.reset", token=raw), hours=72)

@@ -12,19 +12,25 @@ from idp.extensions import db
 from idp.models import User
 from idp.pipeline import SessionFacts
 
+# Survive sign-in and sign-out: the language, and the browser binding of pending authorizations.
+KEPT_KEYS = ("lang", "browser")
+
+
+def _clear_session() -> None:
+    kept = {key: session[key] for key in KEPT_KEYS if session.get(key)}
+    session.clear()
+    session.update(kept)
+
 
 def sign_in(user: User, amr: list[str]) -> None:
     """Open a fresh SSO session for `user` (a new session id: no fixation)."""
-    language = session.get("lang")
-    session.clear()
+    _clear_session()
     session.regenerate()  # type: ignore[attr-defined]
     session["uid"] = user.id
     session["epoch"] = user.session_epoch
     session["auth_time"] = int(time.time())
     session["amr"] = sorted(set(amr))
     session["sid"] = secrets.token_urlsafe(16)
-    if language:
-        session["lang"] = language
     g.pop("current_user", None)
     audit.record("user.signed_in", user=user, amr=session["amr"])
 
@@ -37,10 +43,7 @@ def add_amr(methods: list[str]) -> None:
 def sign_out() -> None:
     """End the SSO session; the language choice survives."""
     user = current_user()
-    language = session.get("lang")
-    session.clear()
-    if language:
-        session["lang"] = language
+    _clear_session()
     g.pop("current_user", None)
     if user is not None:
         audit.record("user.signed_out", user=user)

@@ -35,9 +35,21 @@ def _fail(path: str, errors: list[str]) -> None:
 
 
 def _app(ctx: click.Context, *, start_workers: bool = False) -> Flask:
+    """The application for this command; its database connections close when the command ends."""
     from idp import create_app
 
-    return create_app(_load(ctx.obj["config_path"]), start_workers=start_workers)
+    app = create_app(_load(ctx.obj["config_path"]), start_workers=start_workers)
+    ctx.find_root().call_on_close(lambda: _close(app))
+    return app
+
+
+def _close(app: Flask) -> None:
+    # Closed now rather than when collected: the command may run inside a longer process.
+    from idp.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @click.group()
@@ -164,7 +176,8 @@ def users_create(ctx: click.Context, email: str, given_name: str, family_name: s
         raise click.UsageError("give exactly one of --password-stdin and --send-password-link")
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     app = _app(ctx.parent)
-    with app.app_context():
+    # A request context lets the emailed link be built with url_for (the issuer is prepended).
+    with app.app_context(), app.test_request_context():
         try:
             user = accounts.create_user(
                 email=email, given_name=given_name, family_name=family_name, username=username, phone=phone,
@@ -195,25 +208,123 @@ def users_disable(ctx: click.Context, email: str) -> None:
         click.echo(f"Disabled {email}.")
 
 
+@main.command("invite")
+@click.option("--company", "company_id", required=True, help="The company's identifier (customer number, SIREN...).")
+@click.option("--role", required=True, help="One of the configured roles.")
+@click.option("--branch", default=None)
+@click.option("--locale", type=click.Choice(["fr", "en"]), help="The language of the email.")
+@click.argument("email")
+@click.pass_context
+def invite(ctx: click.Context, company_id: str, role: str, branch: str | None, locale: str | None, email: str) -> None:
+    """Invite EMAIL to join a company with a role; the email carries a single-use link."""
+    from idp import invitations
+    from idp.extensions import db as database
+    from idp.mail import deliver_due
+    from idp.models import Company
+
+    app = _app(ctx)
+    with app.app_context(), app.test_request_context():
+        company = database.session.execute(
+            database.select(Company).where(Company.external_id == company_id)).scalar_one_or_none()
+        if company is None:
+            raise click.ClickException(f"no company {company_id}")
+        try:
+            invitation = invitations.invite(company, email, role, branch=branch, locale=locale)
+        except invitations.InvitationError as exc:
+            raise click.ClickException(str(exc)) from None
+        database.session.commit()
+        deliver_due()
+        click.echo(f"Invited {invitation.email} to {company.name} as {role}; "
+                   f"valid until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.")
+
+
+@main.group()
+def keys() -> None:
+    """The token signing keys."""
+
+
+@keys.command("rotate")
+@click.pass_context
+def keys_rotate(ctx: click.Context) -> None:
+    """Make new keys sign; the previous ones stay published so issued tokens stay verifiable."""
+    from idp.oidc.keys import rotate
+
+    app = _app(ctx.parent)
+    with app.app_context():
+        kids = rotate()
+    click.echo(f"New signing keys: {', '.join(kids)}.")
+
+
 @main.group()
 def companies() -> None:
     """The company directory."""
 
 
 @companies.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.pass_context
-def companies_import(ctx: click.Context, path: str) -> None:
-    """Load or update companies from a CSV file (id, name, address, city, postal_code, phone, member_code, active)."""
+def companies_import(ctx: click.Context, path: str | None) -> None:
+    """Load or update companies from a CSV or YAML file (default: companies.directory of the configuration).
+
+    Columns or keys: id, name, address, city, postal_code, phone, member_code, active.
+    """
     from idp.directory import DirectoryError, import_companies
 
     app = _app(ctx.parent)
+    path = path or app.config["IDP"].companies.directory
+    if not path or not Path(path).is_file():
+        raise click.UsageError("give a FILE, or set companies.directory to an existing file")
     with app.app_context():
         try:
             created, updated = import_companies(Path(path))
         except DirectoryError as exc:
             _fail(path, exc.errors)
         click.echo(f"{created} created, {updated} updated.")
+
+
+@main.group()
+def operators() -> None:
+    """The platform's operators (the /admin/operator pages)."""
+
+
+@operators.command("add")
+@click.argument("email")
+@click.pass_context
+def operators_add(ctx: click.Context, email: str) -> None:
+    """Make the account EMAIL an operator of the platform."""
+    from idp import audit
+    from idp.extensions import db as database
+    from idp.models import User
+
+    app = _app(ctx.parent)
+    with app.app_context():
+        user = User.find_by_email(email)
+        if user is None:
+            raise click.ClickException(f"no account for {email}")
+        user.is_operator = True
+        audit.record("user.operator_granted", user=user, by="cli")
+        database.session.commit()
+        click.echo(f"{user.email} is an operator.")
+
+
+@operators.command("remove")
+@click.argument("email")
+@click.pass_context
+def operators_remove(ctx: click.Context, email: str) -> None:
+    """Take the operator role back from the account EMAIL."""
+    from idp import audit
+    from idp.extensions import db as database
+    from idp.models import User
+
+    app = _app(ctx.parent)
+    with app.app_context():
+        user = User.find_by_email(email)
+        if user is None:
+            raise click.ClickException(f"no account for {email}")
+        user.is_operator = False
+        audit.record("user.operator_revoked", user=user, by="cli")
+        database.session.commit()
+        click.echo(f"{user.email} is no longer an operator.")
 
 
 @main.group()

@@ -51,6 +51,7 @@ class SmtpConfig(_Model):
     username: str | None = None
     password: str | None = None
     timeout: float = Field(10.0, gt=0)
+    ca_file: str | None = None  # a private CA to trust for the server's certificate
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> SmtpConfig:
@@ -110,12 +111,24 @@ class ThrottlingConfig(_Model):
 
     login_per_account: str = "10 per 15 minutes"
     login_per_ip: str = "50 per 15 minutes"
+    # Every request counts for these (they send mail): per address as typed (hashed) and per IP.
+    forgot_password_per_account: str = "5 per hour"  # noqa: S105 - a rate, not a password
+    forgot_password_per_ip: str = "30 per hour"  # noqa: S105 - a rate, not a password
+    confirm_resend_per_account: str = "5 per hour"
+    confirm_resend_per_ip: str = "30 per hour"
+    register_per_ip: str = "20 per hour"
+    # Wrong company identifiers or member codes (the code is a guessable secret): per user and per IP.
+    company_join_per_user: str = "10 per hour"
+    company_join_per_ip: str = "30 per hour"
+    account_request_per_ip: str = "10 per hour"  # every request counts: each one is work for an operator
 
 
 class CompaniesConfig(_Model):
     directory: str | None = None
     identifier_kind: Literal["any", "siren", "pattern"] = "any"
     identifier_pattern: str | None = None
+    # Document 001: web accounts asked for by a customer are created at once, without an operator.
+    auto_approve_account_requests: bool = False
 
     @model_validator(mode="after")
     def _pattern_compiles(self) -> CompaniesConfig:
@@ -127,6 +140,10 @@ class CompaniesConfig(_Model):
             except re.error as exc:
                 raise ValueError(f"identifier_pattern does not compile: {exc}") from None
         return self
+
+
+class InvitationsConfig(_Model):
+    ttl_days: float = Field(7, gt=0, le=90)
 
 
 class MfaConfig(_Model):
@@ -248,6 +265,7 @@ class IdpConfig(_Model):
     companies: CompaniesConfig = CompaniesConfig()
     flows: list[str] = ["login"]
     mfa: MfaConfig = MfaConfig()
+    invitations: InvitationsConfig = InvitationsConfig()
     clients: list[ClientConfig] = []
     max_content_length: int = Field(1024 * 1024, ge=16 * 1024)
 

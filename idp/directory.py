@@ -1,4 +1,4 @@
-"""The company directory: customers known to the business, loaded from CSV."""
+"""The company directory: customers known to the business, loaded from CSV or YAML."""
 
 from __future__ import annotations
 
@@ -39,26 +39,59 @@ def check_identifier(value: str, config: CompaniesConfig) -> str | None:
     return value
 
 
-def import_companies(path: Path) -> tuple[int, int]:
-    """Create or update every company in the file; nothing is written if any row is wrong."""
-    config = current_app.config["IDP"].companies
-    errors: list[str] = []
-    rows = []
+def _as_text(value: object) -> str:
+    # YAML gives booleans and numbers; quote identifiers with leading zeros, YAML drops them.
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file (with a header line) or of a YAML list of mappings, as strings."""
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise DirectoryError([f"not valid YAML: {exc}"]) from None
+        if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
+            raise DirectoryError(["the file must be a list of companies (mappings)"])
+        rows = []
+        for number, item in enumerate(document, start=1):
+            missing = [c for c in COLUMNS if c not in item and c != "member_code"]
+            if missing:
+                raise DirectoryError([f"item {number}: missing key(s) {', '.join(missing)}"])
+            rows.append({column: _as_text(item.get(column)) for column in COLUMNS})
+        return rows
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise DirectoryError([f"header: missing column(s) {', '.join(missing)}"])
-        for number, row in enumerate(reader, start=2):
-            ident = check_identifier(row["id"] or "", config)
-            if ident is None:
-                errors.append(f"line {number}: id {row['id']!r} is not a valid {config.identifier_kind} identifier")
-            if not (row["name"] or "").strip():
-                errors.append(f"line {number}: name is empty")
-            active = (row["active"] or "").strip().lower()
-            if active not in TRUE | FALSE:
-                errors.append(f"line {number}: active must be true or false, not {row['active']!r}")
-            rows.append((ident, row, active in TRUE))
+        return list(reader)
+
+
+def import_companies(path: Path) -> tuple[int, int]:
+    """Create or update every company in the file (CSV or YAML); nothing is written if any row is wrong."""
+    config = current_app.config["IDP"].companies
+    errors: list[str] = []
+    rows = []
+    # CSV rows are numbered as lines (the header is line 1); YAML items from 1.
+    is_yaml = path.suffix.lower() in (".yaml", ".yml")
+    for number, row in enumerate(_read_rows(path), start=1 if is_yaml else 2):
+        where = f"item {number}" if is_yaml else f"line {number}"
+        ident = check_identifier(row["id"] or "", config)
+        if ident is None:
+            errors.append(f"{where}: id {row['id']!r} is not a valid {config.identifier_kind} identifier")
+        if not (row["name"] or "").strip():
+            errors.append(f"{where}: name is empty")
+        active = (row["active"] or "").strip().lower()
+        if active not in TRUE | FALSE:
+            errors.append(f"{where}: active must be true or false, not {row['active']!r}")
+        rows.append((ident, row, active in TRUE))
     if errors:
         raise DirectoryError(errors)
     created = updated = 0

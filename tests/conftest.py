@@ -149,16 +149,38 @@ def config_overrides() -> dict[str, Any]:
     return {}
 
 
+def close_app(application: Any) -> None:
+    """Leave the database empty for the next test and close the app's connections now (an
+    unclosed one would be collected later, in another test, as a ResourceWarning)."""
+    from idp.extensions import db
+
+    _empty_tables(application)
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture
 def app(backend: Backend, tmp_path: Path, config_overrides: dict[str, Any]) -> Iterator[Any]:
     application = build_app(backend, tmp_path, **config_overrides)
     with application.app_context():
         yield application
-    _empty_tables(application)
-    from idp.extensions import db
+    close_app(application)
 
-    with application.app_context():
-        db.engine.dispose()
+
+@pytest.fixture
+def make_app(backend: Backend, tmp_path: Path) -> Iterator[Any]:
+    """Build further applications on the test's backend (other settings); closed at teardown."""
+    made: list[Any] = []
+
+    def make(**overrides: Any) -> Any:
+        application = build_app(backend, tmp_path / f"app{len(made)}", **overrides)
+        made.append(application)
+        return application
+
+    yield make
+    for application in made:
+        close_app(application)
 
 
 @pytest.fixture

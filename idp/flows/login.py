@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 
 from idp import audit, auth, pipeline
+from idp.accounts import send_password_setup
 from idp.extensions import db, limiter
 from idp.forms import LoginForm
 from idp.i18n import safe_next
 from idp.models import User
 from idp.models.users import UserStatus
 from idp.pipeline import Flow, Interaction, Step
+from idp.store import get_store
 
 bp = Blueprint("login", __name__)
 
@@ -54,11 +67,15 @@ def _failed(_response: object) -> bool:
     return bool(g.get("login_failed"))
 
 
-def _breached(limit: RequestLimit) -> ResponseReturnValue:
-    user = User.find_by_login(request.form.get("login") or "") if "account" in (limit.key or "") else None
-    audit.record("user.locked_out", user=user, scope="account" if user is not None else "ip_or_account")
+def _breached(limit: RequestLimit) -> Response:
+    by_account = "account:" in (limit.key or "")
+    user = User.find_by_login(request.form.get("login") or "") if by_account else None
+    audit.record("user.locked_out", user=user, scope="account" if by_account else "ip")
     db.session.commit()
-    return _render(LoginForm(), _("Too many failed attempts. Please wait a few minutes and try again."), 429)
+    form = LoginForm()
+    form.password.data = ""
+    message = _("Too many failed attempts. Please wait a few minutes and try again.")
+    return make_response(_render(form, message, 429))
 
 
 def _render(form: LoginForm, error: str | None = None, status: int = 200,
@@ -91,6 +108,8 @@ def login() -> ResponseReturnValue:
     if not hasher.verify(user.password_hash if user is not None else None, form.password.data):
         g.login_failed = True
         audit.record("user.sign_in_failed", user=user, reason="bad_credentials")
+        if user is not None and not user.has_password and user.status != UserStatus.DISABLED:
+            _email_password_setup(user, interaction)
         db.session.commit()
         return _render(form, _("Wrong email, username or password."), 401, interaction)
 
@@ -102,7 +121,7 @@ def login() -> ResponseReturnValue:
     if user.status == UserStatus.PENDING:
         audit.record("user.sign_in_refused", user=user, reason="email_unconfirmed")
         db.session.commit()
-        return render_template("login/unconfirmed.html", user=user), 403
+        return render_template("login/unconfirmed.html", user=user, interaction=interaction), 403
 
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(form.password.data)
@@ -110,7 +129,23 @@ def login() -> ResponseReturnValue:
     db.session.commit()
     if interaction is not None:
         return redirect(pipeline.complete(interaction.uid, "login", sid=session["sid"], amr=["pwd"]))
+    if user.must_change_password and "set_password" in current_app.extensions["idp.flows"]:
+        # Outside a portal's sign-in no pipeline runs: send the person to the step's page directly.
+        return redirect(url_for("set_password.set_password", next=safe_next(form.next.data)))
     return redirect(safe_next(form.next.data))
+
+
+SETUP_MAIL_KEY = "setup_mail:"  # TTL: SETUP_MAIL_INTERVAL; one setup email per account per interval
+SETUP_MAIL_INTERVAL = 600
+
+
+def _email_password_setup(user: User, interaction: Interaction | None) -> None:
+    """An account without a password yet: email the setup link (the page says nothing about it)."""
+    if "forgot_password" not in current_app.extensions["idp.flows"]:
+        return
+    if not get_store().add(f"{SETUP_MAIL_KEY}{user.id}", "1", SETUP_MAIL_INTERVAL):
+        return
+    send_password_setup(user, interaction.uid if interaction is not None else None)
 
 
 flow = Flow(

@@ -2,8 +2,25 @@
 
 from idp.models.audit import AuditEvent
 from idp.models.companies import Company, Membership
+from idp.models.invitations import Invitation
 from idp.models.links import Link
+from idp.models.oidc import BackchannelDelivery, Consent, RefreshToken, SigningKey
 from idp.models.outbox import OutboxMessage
+from idp.models.requests import AccessRequest, AccountRequest
 from idp.models.users import User
 
-__all__ = ["AuditEvent", "Company", "Link", "Membership", "OutboxMessage", "User"]
+__all__ = [
+    "AccessRequest",
+    "AccountRequest",
+    "AuditEvent",
+    "BackchannelDelivery",
+    "Company",
+    "Consent",
+    "Invitation",
+    "Link",
+    "Membership",
+    "OutboxMessage",
+    "RefreshToken",
+    "SigningKey",
+    "User",
+]

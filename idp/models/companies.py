@@ -39,6 +39,10 @@ class Company(db.Model):
     # The member code is a shared secret: only its hash is kept, compared in constant time.
     member_code_hash: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped by every change to who administers the company: the UPDATE takes the row lock
+    # (idp.companies.lock_company), so "first joiner becomes admin" and "the last admin stays"
+    # are decided one at a time on SQLite and PostgreSQL alike.
+    lock_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -55,8 +55,8 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # still starting: a worker that is booting may accept and not answer yet
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"idp serve did not answer within 30 s: {self.log_path.read_text()[-2000:]}")
@@ -111,9 +111,9 @@ def live_server_factory(backend: Backend, tmp_path: Path) -> Iterator[Callable[.
 
 def _empty_live_tables(backend: Backend, tmp_path: Path) -> None:
     """Live servers wrote to the shared test database: leave it empty for the next test."""
-    from tests.conftest import _empty_tables, build_app
+    from tests.conftest import build_app, close_app
 
-    _empty_tables(build_app(backend, tmp_path / "cleanup"))
+    close_app(build_app(backend, tmp_path / "cleanup"))
 
 
 @pytest.fixture

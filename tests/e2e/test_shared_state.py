@@ -8,7 +8,6 @@ import time
 import pytest
 import requests
 
-from tests.conftest import REDIS_URL
 from tests.factories import PASSWORD
 from tests.smtp import free_port
 

@@ -44,13 +44,11 @@ def test_delivered_by_smtp_in_the_recipients_language(app, smtp):
     assert deliver_due() == 0 and len(smtp.messages) == 2
 
 
-def test_an_outage_delays_mail_and_loses_none(backend, tmp_path):
-    from tests.conftest import build_app
-
+def test_an_outage_delays_mail_and_loses_none(make_app):
     port = free_port()  # nothing listens here yet
     down = {"backend": "smtp", "from": "Portail <no-reply@example.com>", "worker": False,
             "retry_base_seconds": 60, "smtp": {"host": "127.0.0.1", "port": port, "starttls": False, "timeout": 2}}
-    application = build_app(backend, tmp_path, mail=down)
+    application = make_app(mail=down)
     with application.app_context(), application.test_request_context():
         queue()
         assert deliver_due() == 0
@@ -74,17 +72,12 @@ def test_an_outage_delays_mail_and_loses_none(backend, tmp_path):
             assert rows()[0].status == "sent" and rows()[0].attempts == 2
         finally:
             sink.stop()
-    from tests.conftest import _empty_tables
-
-    _empty_tables(application)
 
 
-def test_gives_up_after_max_attempts(backend, tmp_path):
-    from tests.conftest import _empty_tables, build_app
-
+def test_gives_up_after_max_attempts(make_app):
     down = {"backend": "smtp", "worker": False, "max_attempts": 2,
             "smtp": {"host": "127.0.0.1", "port": free_port(), "starttls": False, "timeout": 2}}
-    application = build_app(backend, tmp_path, mail=down)
+    application = make_app(mail=down)
     with application.app_context(), application.test_request_context():
         queue()
         for _ in range(2):
@@ -92,7 +85,6 @@ def test_gives_up_after_max_attempts(backend, tmp_path):
             db.session.commit()
             deliver_due()
         assert rows()[0].status == "failed"
-    _empty_tables(application)
 
 
 def test_a_claimed_row_is_not_sent_by_another_sender(app, smtp):
@@ -114,10 +106,8 @@ def test_file_backend_writes_eml_files(app):
     assert b"Subject: Test message from the business portal" in path.read_bytes()
 
 
-def test_background_sender_delivers_after_commit(backend, tmp_path, smtp):
-    from tests.conftest import _empty_tables, build_app
-
-    application = build_app(backend, tmp_path, mail={**smtp_mail_config(smtp), "worker": True})
+def test_background_sender_delivers_after_commit(make_app, smtp):
+    application = make_app(mail={**smtp_mail_config(smtp), "worker": True})
     from idp.mail import MailSender
 
     sender = MailSender(application)
@@ -129,4 +119,3 @@ def test_background_sender_delivers_after_commit(backend, tmp_path, smtp):
         smtp.wait_for(1, timeout=10)
     finally:
         sender.stop()
-    _empty_tables(application)

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.mail import deliver_due, queue_email
 from idp.models import OutboxMessage
-from tests.conftest import _empty_tables, build_app
 from tests.smtp import SmtpSink, _Handler, free_port
 
 
@@ -66,28 +65,27 @@ class TlsController(Controller):
             pass
 
 
-def send_one(backend, tmp_path, smtp_settings):
-    application = build_app(backend, tmp_path, mail={"backend": "smtp", "worker": False, "smtp": smtp_settings})
+def send_one(make_app, smtp_settings):
+    application = make_app(mail={"backend": "smtp", "worker": False, "smtp": smtp_settings})
     with application.app_context(), application.test_request_context():
         queue_email("test", "ana@example.com", "en")
         db.session.commit()
         sent = deliver_due()
         row = db.session.scalars(select(OutboxMessage)).one()
         status, error = row.status, row.last_error
-    _empty_tables(application)
     return sent, status, error
 
 
 @pytest.mark.parametrize(("login", "password", "delivered"), [("idp", "s3cret", True), ("idp", "wrong", False)],
                          ids=["good-credentials", "bad-credentials"])
-def test_starttls_with_authentication(backend, tmp_path, certificates, login, password, delivered):
+def test_starttls_with_authentication(make_app, certificates, login, password, delivered):
     sink = SmtpSink()
     controller = TlsController(_Handler(sink), hostname="127.0.0.1", port=sink.port,
                                tls_context=server_context(certificates), require_starttls=True,
                                authenticator=authenticator, auth_required=True)
     controller.start()
     try:
-        sent, status, error = send_one(backend, tmp_path, {
+        sent, status, error = send_one(make_app, {
             "host": "127.0.0.1", "port": sink.port, "starttls": True, "username": login, "password": password,
             "ca_file": str(certificates / "ca.pem"), "timeout": 5})
     finally:
@@ -98,32 +96,32 @@ def test_starttls_with_authentication(backend, tmp_path, certificates, login, pa
         assert (sent, status) == (0, "queued") and "SMTPAuthenticationError" in error and sink.messages == []
 
 
-def test_implicit_tls(backend, tmp_path, certificates):
+def test_implicit_tls(make_app, certificates):
     sink = SmtpSink()
     controller = TlsController(_Handler(sink), hostname="127.0.0.1", port=sink.port,
                                ssl_context=server_context(certificates))
     controller.start()
     try:
-        sent, status, _ = send_one(backend, tmp_path, {"host": "127.0.0.1", "port": sink.port, "starttls": False,
+        sent, status, _ = send_one(make_app, {"host": "127.0.0.1", "port": sink.port, "starttls": False,
                                                        "ssl": True, "ca_file": str(certificates / "ca.pem")})
     finally:
         controller.stop()
     assert (sent, status) == (1, "sent") and len(sink.messages) == 1
 
 
-def test_an_untrusted_certificate_is_refused(backend, tmp_path, certificates):
+def test_an_untrusted_certificate_is_refused(make_app, certificates):
     sink = SmtpSink()
     controller = TlsController(_Handler(sink), hostname="127.0.0.1", port=sink.port,
                                tls_context=server_context(certificates), require_starttls=True)
     controller.start()
     try:
-        sent, status, error = send_one(backend, tmp_path, {"host": "127.0.0.1", "port": sink.port,
+        sent, status, error = send_one(make_app, {"host": "127.0.0.1", "port": sink.port,
                                                            "starttls": True, "timeout": 5})
     finally:
         controller.stop()
     assert (sent, status) == (0, "queued") and "CERTIFICATE_VERIFY_FAILED" in error
 
 
-def test_nothing_listens(backend, tmp_path):
-    sent, status, error = send_one(backend, tmp_path, {"host": "127.0.0.1", "port": free_port(), "starttls": False})
+def test_nothing_listens(make_app):
+    sent, status, error = send_one(make_app, {"host": "127.0.0.1", "port": free_port(), "starttls": False})
     assert (sent, status) == (0, "queued") and "ConnectionRefusedError" in error

@@ -1,0 +1,329 @@
+"""Company administration for the admins of a company: members, access requests, invitations.
+
+Every company id in a path is resolved through the acting person's own active admin
+memberships, and every member or request id through that company: anything else is a 404
+(never a 403, so an outsider learns nothing about what exists). Every change is audited by
+idp.companies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from idp import companies
+from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
+from idp.extensions import db
+from idp.forms import ConfirmForm
+from idp.i18n import current_language
+from idp.models import AccessRequest, Company, Membership, User
+from idp.models.companies import MembershipStatus
+
+bp = Blueprint("admin_companies", __name__, url_prefix="/admin")
+
+
+def _role_choices() -> list[tuple[str, str]]:
+    language = current_language()
+    return [(key, text.get(language)) for key, text in current_app.config["IDP"].roles.items()]
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(validators=[DataRequired()], validate_choice=False)
+    branch = StringField(validators=[Optional(), Length(max=companies.BRANCH_MAX)])
+
+
+class RejectForm(FlaskForm):
+    reason = TextAreaField(validators=[Optional(), Length(max=companies.REASON_MAX)])
+
+
+class AdminFlagForm(FlaskForm):
+    admin = StringField(validators=[DataRequired(), Length(max=1)])
+
+
+def _company_of(user: User, company_id: str) -> Company:
+    """The company `company_id` if `user` is one of its active admins; otherwise 404."""
+    found = db.session.execute(
+        select(Company).join(Membership, Membership.company_id == Company.id)
+        .where(Company.public_id == company_id[:64], Membership.user_id == user.id,
+               Membership.is_admin.is_(True), Membership.status == MembershipStatus.ACTIVE)
+    ).scalar_one_or_none()
+    if found is None or not user.is_active:
+        raise not_found()
+    return found
+
+
+def _member_of(company: Company, user_id: str) -> Membership:
+    found = db.session.execute(
+        select(Membership).join(User, Membership.user_id == User.id)
+        .where(Membership.company_id == company.id, User.public_id == user_id[:64])
+    ).scalar_one_or_none()
+    if found is None:
+        raise not_found()
+    return found
+
+
+def _request_of(company: Company, request_id: str) -> AccessRequest:
+    found = db.session.execute(
+        select(AccessRequest).where(AccessRequest.company_id == company.id,
+                                    AccessRequest.public_id == request_id[:64])
+    ).scalar_one_or_none()
+    if found is None:
+        raise not_found()
+    return found
+
+
+def company_admin(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """Resolve `company_id` to a company the signed-in person administers, or 404 / sign in."""
+
+    @wraps(view)
+    def wrapper(company_id: str, **kwargs: Any) -> ResponseReturnValue:
+        try:
+            user = signed_in_user()
+        except SignInFirst:
+            return sign_in_redirect()
+        return view(user, _company_of(user, company_id), **kwargs)
+
+    return wrapper
+
+
+def _members_page(company: Company) -> str:
+    return url_for("admin_companies.members", company_id=company.public_id)
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    try:
+        user = signed_in_user()
+    except SignInFirst:
+        return sign_in_redirect()
+    return render_template("admin/index.html", memberships=companies.memberships_for_admin(user),
+                           is_operator=user.is_operator)
+
+
+@bp.get("/companies/<company_id>/members")
+@company_admin
+def members(user: User, company: Company) -> ResponseReturnValue:
+    return render_template("admin/members.html", company=company, members=companies.memberships_of(company),
+                           pending=companies.pending_requests(company), me=user, form=ConfirmForm(),
+                           roles=current_app.config["IDP"].roles, role_choices=_role_choices(),
+                           language=current_language(), can_invite=_can_invite())
+
+
+def _can_invite() -> bool:
+    import importlib.util
+
+    return ("invitation" in current_app.extensions["idp.flows"]
+            and importlib.util.find_spec("idp.invitations") is not None)
+
+
+def _apply(company: Company, action: Callable[[], None], done: str) -> ResponseReturnValue:
+    try:
+        action()
+    except companies.CompanyError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash(done, "success")
+    return redirect(_members_page(company))
+
+
+def _invalid(company: Company) -> ResponseReturnValue:
+    flash(_("The form was not filled in correctly."), "error")
+    return redirect(_members_page(company))
+
+
+@bp.post("/companies/<company_id>/members/<user_id>/role")
+@company_admin
+def change_role(user: User, company: Company, user_id: str) -> ResponseReturnValue:
+    membership = _member_of(company, user_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return _invalid(company)
+    return _apply(company, lambda: companies.change_role(membership, user, form.role.data, form.branch.data),
+                  _("The role was changed."))
+
+
+@bp.post("/companies/<company_id>/members/<user_id>/admin")
+@company_admin
+def set_admin(user: User, company: Company, user_id: str) -> ResponseReturnValue:
+    membership = _member_of(company, user_id)
+    form = AdminFlagForm()
+    if not form.validate_on_submit() or form.admin.data not in ("0", "1"):
+        return _invalid(company)
+    grant = form.admin.data == "1"
+    return _apply(company, lambda: companies.set_admin(membership, user, grant),
+                  _("Administrator rights granted.") if grant else _("Administrator rights taken back."))
+
+
+@bp.post("/companies/<company_id>/members/<user_id>/deactivate")
+@company_admin
+def deactivate(user: User, company: Company, user_id: str) -> ResponseReturnValue:
+    membership = _member_of(company, user_id)
+    if not ConfirmForm().validate_on_submit():
+        return _invalid(company)
+    return _apply(company, lambda: companies.deactivate(membership, user), _("The member was deactivated."))
+
+
+@bp.post("/companies/<company_id>/members/<user_id>/reactivate")
+@company_admin
+def reactivate(user: User, company: Company, user_id: str) -> ResponseReturnValue:
+    membership = _member_of(company, user_id)
+    if not ConfirmForm().validate_on_submit():
+        return _invalid(company)
+    return _apply(company, lambda: companies.reactivate(membership, user), _("The member was reactivated."))
+
+
+@bp.post("/companies/<company_id>/members/<user_id>/remove")
+@company_admin
+def remove(user: User, company: Company, user_id: str) -> ResponseReturnValue:
+    membership = _member_of(company, user_id)
+    if not ConfirmForm().validate_on_submit():
+        return _invalid(company)
+    return _apply(company, lambda: companies.remove(membership, user), _("The member was removed."))
+
+
+@bp.get("/companies/<company_id>/requests")
+@company_admin
+def requests(user: User, company: Company) -> ResponseReturnValue:
+    return render_template("admin/requests.html", company=company, pending=companies.pending_requests(company))
+
+
+@bp.get("/companies/<company_id>/requests/<request_id>")
+@company_admin
+def request_detail(user: User, company: Company, request_id: str) -> ResponseReturnValue:
+    access_request = _request_of(company, request_id)
+    return _decision_page(company, access_request, RoleForm(), RejectForm())
+
+
+def _decision_page(company: Company, access_request: AccessRequest, role_form: RoleForm, reject_form: RejectForm,
+                   error: str | None = None, status: int = 200) -> ResponseReturnValue:
+    return render_template("admin/request.html", company=company, access_request=access_request,
+                           role_form=role_form, reject_form=reject_form, role_choices=_role_choices(),
+                           roles=current_app.config["IDP"].roles, language=current_language(),
+                           error=error), status
+
+
+@bp.post("/companies/<company_id>/requests/<request_id>/approve")
+@company_admin
+def approve(user: User, company: Company, request_id: str) -> ResponseReturnValue:
+    access_request = _request_of(company, request_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return _decision_page(company, access_request, form, RejectForm(), _("Choose a role."), 400)
+    try:
+        companies.approve(access_request, user, form.role.data, form.branch.data)
+    except companies.CompanyError as exc:
+        db.session.rollback()
+        return _decision_page(company, access_request, form, RejectForm(), str(exc), 409)
+    flash(_("Access granted to %(name)s.", name=access_request.user.name or access_request.user.email), "success")
+    return redirect(_members_page(company))
+
+
+@bp.post("/companies/<company_id>/requests/<request_id>/reject")
+@company_admin
+def reject(user: User, company: Company, request_id: str) -> ResponseReturnValue:
+    access_request = _request_of(company, request_id)
+    form = RejectForm()
+    if not form.validate_on_submit():
+        return _decision_page(company, access_request, RoleForm(), form, _("The reason is too long."), 400)
+    try:
+        companies.reject(access_request, user, form.reason.data)
+    except companies.CompanyError as exc:
+        db.session.rollback()
+        return _decision_page(company, access_request, RoleForm(), form, str(exc), 409)
+    flash(_("The request was rejected."), "success")
+    return redirect(_members_page(company))
+
+
+class InviteForm(FlaskForm):
+    email = StringField(validators=[DataRequired(), Length(max=254)])
+    role = SelectField(validators=[DataRequired()], validate_choice=False)
+    branch = StringField(validators=[Optional(), Length(max=companies.BRANCH_MAX)])
+
+
+def _invitations() -> Any:
+    """The invitation core (idp.invitations), or 404 when the invitation flow is off."""
+    if not _can_invite():
+        raise not_found()
+    from idp import invitations
+
+    return invitations
+
+
+def _invitation_of(company: Company, invitation_id: int) -> Any:
+    from idp.models import Invitation
+
+    found = db.session.execute(
+        select(Invitation).where(Invitation.company_id == company.id, Invitation.id == invitation_id)
+    ).scalar_one_or_none()
+    if found is None:
+        raise not_found()
+    return found
+
+
+def _invite_page(company: Company, form: InviteForm, error: str | None = None,
+                 status: int = 200) -> ResponseReturnValue:
+    invitations = _invitations()
+    return render_template("admin/invite.html", company=company, form=form, role_choices=_role_choices(),
+                           pending=invitations.pending_for(company), action_form=ConfirmForm(),
+                           roles=current_app.config["IDP"].roles, language=current_language(), error=error), status
+
+
+@bp.route("/companies/<company_id>/invite", methods=["GET", "POST"])
+@company_admin
+def invite(user: User, company: Company) -> ResponseReturnValue:
+    invitations = _invitations()
+    form = InviteForm()
+    if not form.is_submitted():
+        return _invite_page(company, form)
+    if not form.validate_on_submit():
+        return _invite_page(company, form, _("Enter an email address and choose a role."), 400)
+    try:
+        companies.check_role(form.role.data)
+        invitations.invite(company, form.email.data, form.role.data, branch=companies.check_branch(form.branch.data),
+                           actor=user, locale=current_language())
+    except (companies.CompanyError, invitations.InvitationError) as exc:
+        db.session.rollback()
+        return _invite_page(company, form, str(exc), 400)
+    db.session.commit()
+    flash(_("An invitation was sent to %(email)s.", email=form.email.data.strip()), "success")
+    return redirect(url_for("admin_companies.invite", company_id=company.public_id))
+
+
+@bp.post("/companies/<company_id>/invitations/<int:invitation_id>/resend")
+@company_admin
+def resend_invitation(user: User, company: Company, invitation_id: int) -> ResponseReturnValue:
+    return _invitation_action(user, company, invitation_id, "resend", _("The invitation was sent again."))
+
+
+@bp.post("/companies/<company_id>/invitations/<int:invitation_id>/revoke")
+@company_admin
+def revoke_invitation(user: User, company: Company, invitation_id: int) -> ResponseReturnValue:
+    return _invitation_action(user, company, invitation_id, "revoke", _("The invitation was withdrawn."))
+
+
+def _invitation_action(user: User, company: Company, invitation_id: int, action: str,
+                       done: str) -> ResponseReturnValue:
+    invitations = _invitations()
+    invitation = _invitation_of(company, invitation_id)
+    if not ConfirmForm().validate_on_submit():
+        flash(_("The form was not filled in correctly."), "error")
+    else:
+        try:
+            getattr(invitations, action)(invitation, actor=user)
+        except invitations.InvitationError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(done, "success")
+    return redirect(url_for("admin_companies.invite", company_id=company.public_id))

@@ -1,0 +1,189 @@
+"""The platform's operators (User.is_operator, `idp operators add EMAIL`): companies, users, account
+requests and the audit log. Anyone else gets a 404 on every page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import func, or_, select
+from wtforms import TextAreaField
+from wtforms.validators import Length, Optional
+
+from idp import account_requests, accounts
+from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
+from idp.extensions import db
+from idp.forms import ConfirmForm
+from idp.i18n import current_language
+from idp.models import AccountRequest, AuditEvent, Company, Membership, User
+from idp.models.requests import RequestStatus
+
+bp = Blueprint("admin_operator", __name__, url_prefix="/admin/operator")
+
+PAGE = 100
+SEARCH_MAX = 100
+
+
+class RejectForm(FlaskForm):
+    reason = TextAreaField(validators=[Optional(), Length(max=1000)])
+
+
+def operator(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """Only an active operator gets past; anyone else is told nothing exists here (404)."""
+
+    @wraps(view)
+    def wrapper(**kwargs: Any) -> ResponseReturnValue:
+        try:
+            user = signed_in_user()
+        except SignInFirst:
+            return sign_in_redirect()
+        if not user.is_operator:
+            raise not_found()
+        return view(user, **kwargs)
+
+    return wrapper
+
+
+def _search() -> str:
+    return (request.args.get("q") or "").strip()[:SEARCH_MAX]
+
+
+def _like(text: str) -> str:
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@bp.get("/")
+@operator
+def index(user: User) -> ResponseReturnValue:
+    pending = db.session.execute(
+        select(func.count()).select_from(AccountRequest).where(AccountRequest.status == RequestStatus.PENDING)
+    ).scalar_one()
+    return render_template("admin/operator/index.html", pending=pending)
+
+
+@bp.get("/companies")
+@operator
+def companies(user: User) -> ResponseReturnValue:
+    q = _search()
+    query = select(Company).order_by(Company.name, Company.id).limit(PAGE)
+    if q:
+        query = query.where(or_(func.lower(Company.name).like(_like(q), escape="\\"),
+                                func.lower(Company.external_id).like(_like(q), escape="\\")))
+    rows = db.session.execute(query).scalars().all()
+    counts = dict(db.session.execute(
+        select(Membership.company_id, func.count()).group_by(Membership.company_id)
+    ).all())
+    return render_template("admin/operator/companies.html", companies=rows, counts=counts, q=q)
+
+
+@bp.get("/users")
+@operator
+def users(user: User) -> ResponseReturnValue:
+    q = _search()
+    rows: list[User] = []
+    if q:
+        rows = list(db.session.execute(
+            select(User).where(or_(User.email.like(_like(q), escape="\\"), User.username.like(_like(q), escape="\\"),
+                                   func.lower(User.family_name).like(_like(q), escape="\\")))
+            .order_by(User.email).limit(PAGE)
+        ).scalars().all())
+    return render_template("admin/operator/users.html", users=rows, q=q, form=ConfirmForm())
+
+
+@bp.post("/users/<user_id>/disable")
+@operator
+def disable_user(user: User, user_id: str) -> ResponseReturnValue:
+    target = db.session.execute(select(User).where(User.public_id == user_id[:64])).scalar_one_or_none()
+    if target is None:
+        raise not_found()
+    if not ConfirmForm().validate_on_submit():
+        flash(_("The form was not filled in correctly."), "error")
+    elif target.id == user.id:
+        flash(_("You cannot disable your own account."), "error")
+    else:
+        accounts.disable_user(target.email, actor=user)
+        flash(_("The account of %(email)s was disabled.", email=target.email), "success")
+    return redirect(url_for("admin_operator.users", q=target.email))
+
+
+@bp.get("/audit")
+@operator
+def audit_log(user: User) -> ResponseReturnValue:
+    event = (request.args.get("event") or "").strip()[:64]
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(PAGE)
+    if event:
+        query = query.where(AuditEvent.event.like(_like(event), escape="\\"))
+    rows = db.session.execute(query).scalars().all()
+    people = {u.id: u for u in db.session.execute(
+        select(User).where(User.id.in_({r.user_id for r in rows} | {r.actor_id for r in rows}))
+    ).scalars()}
+    return render_template("admin/operator/audit.html", events=rows, people=people, event=event)
+
+
+@bp.get("/account-requests")
+@operator
+def account_request_list(user: User) -> ResponseReturnValue:
+    rows = db.session.execute(
+        select(AccountRequest).order_by(AccountRequest.status != RequestStatus.PENDING, AccountRequest.id.desc())
+        .limit(PAGE)
+    ).scalars().all()
+    return render_template("admin/operator/account_requests.html", requests=rows)
+
+
+def _account_request(request_id: str) -> AccountRequest:
+    found = db.session.execute(
+        select(AccountRequest).where(AccountRequest.public_id == request_id[:64])
+    ).scalar_one_or_none()
+    if found is None:
+        raise not_found()
+    return found
+
+
+@bp.get("/account-requests/<request_id>")
+@operator
+def account_request(user: User, request_id: str) -> ResponseReturnValue:
+    found = _account_request(request_id)
+    return render_template("admin/operator/account_request.html", account_request=found, form=ConfirmForm(),
+                           reject_form=RejectForm(), roles=current_app.config["IDP"].roles,
+                           language=current_language())
+
+
+@bp.post("/account-requests/<request_id>/approve")
+@operator
+def approve_account_request(user: User, request_id: str) -> ResponseReturnValue:
+    found = _account_request(request_id)
+    if not ConfirmForm().validate_on_submit():
+        flash(_("The form was not filled in correctly."), "error")
+    else:
+        try:
+            created = account_requests.approve(found, user)
+        except account_requests.AccountRequestError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            flash(_("Request approved: %(num)d account(s) created.", num=created), "success")
+    return redirect(url_for("admin_operator.account_request", request_id=found.public_id))
+
+
+@bp.post("/account-requests/<request_id>/reject")
+@operator
+def reject_account_request(user: User, request_id: str) -> ResponseReturnValue:
+    found = _account_request(request_id)
+    form = RejectForm()
+    if not form.validate_on_submit():
+        flash(_("The form was not filled in correctly."), "error")
+    else:
+        try:
+            account_requests.reject(found, user, form.reason.data)
+        except account_requests.AccountRequestError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            flash(_("The request was rejected."), "success")
+    return redirect(url_for("admin_operator.account_request", request_id=found.public_id))

@@ -1,0 +1,191 @@
+"""The account page (/account): change password, change email (confirmed at the new address), language."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from idp import accounts, audit, auth, links
+from idp.extensions import db
+from idp.forms import ConfirmForm
+from idp.i18n import current_language
+from idp.mail import queue_email
+from idp.models import User
+from idp.password_rules import new_password_errors, personal_words, policy_summary
+from idp.pipeline import Flow
+from idp.timing import rehearse_email
+
+bp = Blueprint("account", __name__)
+
+EMAIL_CHANGE_TTL = timedelta(hours=24)
+EMAIL_CHANGE = "email_change"
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
+    password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
+
+
+class EmailForm(FlaskForm):
+    email = StringField(_l("New email address"), validators=[DataRequired(), Length(max=254)])
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
+
+
+class LanguageForm(FlaskForm):
+    language = SelectField(_l("Language"), choices=[])
+
+
+def _language_form(user: User) -> LanguageForm:
+    form = LanguageForm()
+    names = {"fr": "Français", "en": "English"}
+    form.language.choices = [(code, names[code]) for code in current_app.config["IDP"].languages]
+    if request.method == "GET" or form.language.data is None:
+        form.language.data = user.locale or current_language()
+    return form
+
+
+def _page(user: User, *, password_errors: list[str] | None = None, email_errors: list[str] | None = None,
+          status: int = 200) -> ResponseReturnValue:
+    return render_template(
+        "account/index.html", user=user, password_form=PasswordForm(formdata=None), email_form=EmailForm(formdata=None),
+        language_form=_language_form(user), password_errors=password_errors or [], email_errors=email_errors or [],
+        summary=policy_summary(current_app.config["IDP"].password_policy),
+    ), status
+
+
+def _signed_in() -> User | None:
+    return auth.current_user()
+
+
+def _to_login() -> ResponseReturnValue:
+    return redirect(url_for("login.login", next=request.path))
+
+
+@bp.get("/account")
+def index() -> ResponseReturnValue:
+    user = _signed_in()
+    if user is None:
+        return _to_login()
+    return _page(user)
+
+
+def _password_ok(user: User, password: str) -> bool:
+    return current_app.extensions["idp.hasher"].verify(user.password_hash, password)
+
+
+@bp.post("/account/password")
+def password() -> ResponseReturnValue:
+    user = _signed_in()
+    if user is None:
+        return _to_login()
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        return _page(user, password_errors=[_("Fill in your current password and the new one twice.")], status=400)
+    if not _password_ok(user, form.current_password.data):
+        audit.record("user.password_change_refused", user=user, reason="wrong_current_password")
+        db.session.commit()
+        return _page(user, password_errors=[_("Your current password is not correct.")], status=400)
+    errors = new_password_errors(form.password.data, form.password_confirm.data,
+                                 personal=personal_words(user.email, user.given_name, user.family_name))
+    if errors:
+        return _page(user, password_errors=errors, status=400)
+    amr = list(session.get("amr", ["pwd"]))
+    accounts.set_password(user, form.password.data)
+    # Every other session ends with the old password; this one goes on with a fresh id.
+    auth.sign_in(user, amr)
+    db.session.commit()
+    flash(_("Your password has been changed. Your other sessions have been signed out."), "success")
+    return redirect(url_for("account.index"))
+
+
+@bp.post("/account/email")
+def email() -> ResponseReturnValue:
+    user = _signed_in()
+    if user is None:
+        return _to_login()
+    form = EmailForm()
+    if not form.validate_on_submit():
+        return _page(user, email_errors=[_("Fill in the new address and your current password.")], status=400)
+    if not _password_ok(user, form.current_password.data):
+        audit.record("user.email_change_refused", user=user, reason="wrong_current_password")
+        db.session.commit()
+        return _page(user, email_errors=[_("Your current password is not correct.")], status=400)
+    try:
+        address = accounts.check_email(form.email.data)
+    except accounts.AccountError:
+        return _page(user, email_errors=[_("This email address is not valid.")], status=400)
+    if address == user.email:
+        return _page(user, email_errors=[_("This is already your email address.")], status=400)
+    if User.find_by_email(address) is None:
+        raw = links.issue(EMAIL_CHANGE, user.id, EMAIL_CHANGE_TTL, email=address)
+        queue_email("email_change", address, user.locale or current_language(), user=user, new_email=address,
+                    hours=24, link=current_app.config["IDP"].issuer + url_for("account.confirm_email", token=raw))
+        audit.record("user.email_change_requested", user=user)
+    else:
+        # Same answer and the same work as for a free address: the page must not tell which
+        # addresses have accounts.
+        rehearse_email("email_change", user.locale or current_language(), user=user, new_email=address, hours=24,
+                       link=current_app.config["IDP"].issuer + url_for("account.confirm_email", token="x" * 43))
+        audit.record("user.email_change_requested", user=user, taken=True)
+    db.session.commit()
+    flash(_("We have sent a link to %(email)s. Your address changes when you open it.", email=address), "success")
+    return redirect(url_for("account.index"))
+
+
+def _invalid_link() -> ResponseReturnValue:
+    return render_template("account/invalid.html"), 410
+
+
+@bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
+def confirm_email(token: str) -> ResponseReturnValue:
+    """GET shows a button (mail scanners follow links); the POST changes the address."""
+    link = links.peek(token, EMAIL_CHANGE)
+    user = db.session.get(User, link.user_id) if link is not None and link.user_id is not None else None
+    if link is None or user is None or not user.is_active:
+        return _invalid_link()
+    new_address = link.data["email"]
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template("account/confirm_email.html", form=form, token=token, new_email=new_address)
+    if links.redeem(token, EMAIL_CHANGE) is None:
+        return _invalid_link()
+    old_address = user.email
+    user.email = new_address
+    user.email_verified = True
+    links.revoke_all(EMAIL_CHANGE, user.id)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the address got an account meanwhile
+        db.session.rollback()
+        return _invalid_link()
+    audit.record("user.email_changed", user=user)
+    queue_email("email_changed", old_address, user.locale or current_language(), user=user, old_email=old_address,
+                new_email=new_address)
+    db.session.commit()
+    return render_template("account/email_changed.html", new_email=new_address)
+
+
+@bp.post("/account/language")
+def language() -> ResponseReturnValue:
+    user = _signed_in()
+    if user is None:
+        return _to_login()
+    form = _language_form(user)
+    if form.validate_on_submit():
+        user.locale = form.language.data
+        session["lang"] = form.language.data
+        audit.record("user.language_changed", user=user, language=form.language.data)
+        db.session.commit()
+    return redirect(url_for("account.index"))
+
+
+flow = Flow(name="account", blueprint=bp, requires=("login",))

@@ -1,0 +1,125 @@
+"""Account request (document 001): a customer's key contact asks for web accounts for N people.
+
+/companies/account-request is public: the customer number must be an active customer of the
+directory, each person gets a role, and the terms must be accepted. Operators decide in
+/admin/operator (or the configuration approves at once); idp.account_requests holds the rules.
+The number of people is chosen first (?people=N), so the page needs no script.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, make_response, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_limiter import RequestLimit
+from flask_limiter.util import get_remote_address
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import BooleanField, FieldList, Form, FormField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from idp import account_requests, companies
+from idp.accounts import AccountError, check_email
+from idp.extensions import limiter
+from idp.i18n import current_language
+from idp.pipeline import Flow
+
+bp = Blueprint("account_request", __name__)
+
+
+class PersonForm(Form):
+    given_name = StringField(validators=[DataRequired(), Length(max=100)])
+    family_name = StringField(validators=[DataRequired(), Length(max=100)])
+    email = StringField(validators=[DataRequired(), Length(max=254)])
+    role = StringField(validators=[DataRequired(), Length(max=64)])
+
+
+class AccountRequestForm(FlaskForm):
+    customer_number = StringField(validators=[DataRequired(), Length(max=64)])
+    company_name = StringField(validators=[DataRequired(), Length(max=200)])
+    address = StringField(validators=[DataRequired(), Length(max=300)])
+    city = StringField(validators=[DataRequired(), Length(max=100)])
+    postal_code = StringField(validators=[DataRequired(), Length(max=20)])
+    phone = StringField(validators=[DataRequired(), Length(max=32)])
+    contact_given_name = StringField(validators=[DataRequired(), Length(max=100)])
+    contact_family_name = StringField(validators=[DataRequired(), Length(max=100)])
+    contact_email = StringField(validators=[DataRequired(), Length(max=254)])
+    people = FieldList(FormField(PersonForm), min_entries=1, max_entries=account_requests.MAX_PEOPLE)
+    terms = BooleanField(validators=[Optional()])
+
+
+def _people_count() -> int:
+    raw = request.args.get("people", "1")
+    count = int(raw) if raw.isdigit() else 1
+    return max(1, min(count, account_requests.MAX_PEOPLE))
+
+
+def _render(form: AccountRequestForm, errors: list[str] | None = None, status: int = 200) -> ResponseReturnValue:
+    config = current_app.config["IDP"]
+    language = current_language()
+    return render_template("account_request/form.html", form=form, errors=errors or [],
+                           roles=[(key, text.get(language)) for key, text in config.roles.items()],
+                           max_people=account_requests.MAX_PEOPLE), status
+
+
+def _breached(_limit: RequestLimit) -> Response:
+    return make_response(_render(AccountRequestForm(), [_("Too many requests. Please try again later.")], 429))
+
+
+def _problems(form: AccountRequestForm) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every problem at once, and the cleaned list of people."""
+    errors = []
+    if not form.validate():
+        errors.append(_("Fill in every field of the form."))
+    if not form.terms.data:
+        errors.append(_("You must accept the terms of use."))
+    company = companies.find_company(form.customer_number.data or "")
+    if company is None or not company.active:
+        errors.append(_("No active customer account has this customer number."))
+    try:
+        check_email(form.contact_email.data or "")
+    except AccountError:
+        errors.append(_("The key contact's email address is not valid."))
+    people, seen = [], set()
+    roles = current_app.config["IDP"].roles
+    for number, entry in enumerate(form.people.entries, start=1):
+        try:
+            email = check_email(entry.email.data or "")
+        except AccountError:
+            errors.append(_("User %(number)d: the email address is not valid.", number=number))
+            continue
+        if email in seen:
+            errors.append(_("User %(number)d: this email address is given twice.", number=number))
+        seen.add(email)
+        if entry.role.data not in roles:
+            errors.append(_("User %(number)d: choose what this user is authorized to do.", number=number))
+        people.append({"given_name": (entry.given_name.data or "").strip(),
+                       "family_name": (entry.family_name.data or "").strip(), "email": email,
+                       "role": entry.role.data})
+    return errors, people
+
+
+@bp.route("/companies/account-request", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["IDP"].throttling.account_request_per_ip, key_func=get_remote_address,
+               methods=["POST"], on_breach=_breached, scope="account-request-ip")
+def form() -> ResponseReturnValue:
+    if request.method == "GET":
+        return _render(AccountRequestForm(people=[{}] * _people_count()))
+    form = AccountRequestForm()
+    errors, people = _problems(form)
+    if errors:
+        return _render(form, errors, 400)
+    filed = account_requests.file(
+        customer_number=companies.find_company(form.customer_number.data).external_id,
+        company_name=form.company_name.data.strip(), address=form.address.data.strip(),
+        city=form.city.data.strip(), postal_code=form.postal_code.data.strip(), phone=form.phone.data.strip(),
+        contact_given_name=form.contact_given_name.data.strip(),
+        contact_family_name=form.contact_family_name.data.strip(),
+        contact_email=check_email(form.contact_email.data), people=people, locale=current_language())
+    return render_template("account_request/sent.html", approved=filed.status == "approved",
+                           count=len(people))
+
+
+flow = Flow(name="account_request", blueprint=bp, requires=("login", "forgot_password"))

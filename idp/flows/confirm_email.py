@@ -1,0 +1,137 @@
+"""Email confirmation: /confirm/<token> confirms the address (on a POST), /confirm/resend sends a new link."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_limiter import RequestLimit
+from flask_limiter.util import get_remote_address
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import HiddenField, StringField
+from wtforms.validators import DataRequired, Length
+
+from idp import audit, auth, links, pipeline
+from idp.extensions import db, limiter
+from idp.forms import ConfirmForm
+from idp.i18n import current_language
+from idp.mail import queue_email
+from idp.models import User
+from idp.models.users import UserStatus
+from idp.pipeline import Flow
+from idp.timing import SteadyClock, rehearse_email
+
+bp = Blueprint("confirm_email", __name__)
+
+CONFIRM_TTL = timedelta(hours=24)
+PURPOSE = "confirm_email"
+# Session key: the browser that registered an account is signed in when it confirms it there
+# (it typed the password a moment ago). Any other browser is sent to the sign-in page.
+REGISTERED_KEY = "registered"
+
+
+class ResendForm(FlaskForm):
+    email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    interaction = HiddenField()
+
+
+def send_confirmation_email(user: User, interaction: str | None, **pending: str) -> None:
+    """Email a link that confirms the address; `pending` holds changes applied only on confirmation."""
+    extra: dict[str, str] = {"interaction": interaction} if interaction else {}
+    raw = links.issue(PURPOSE, user.id, CONFIRM_TTL, **extra, **pending)
+    issuer = current_app.config["IDP"].issuer
+    queue_email("confirm_email", user.email, user.locale or current_language(), user=user, hours=24,
+                link=issuer + url_for("confirm_email.confirm", token=raw))
+
+
+def _throttling():  # noqa: ANN202 - the configuration section
+    return current_app.config["IDP"].throttling
+
+
+def _address_key() -> str:
+    address = (request.form.get("email") or "").strip().casefold()
+    return "resend:" + hashlib.sha256(address.encode()).hexdigest()
+
+
+def _breached(_limit: RequestLimit) -> Response:
+    audit.record("user.confirmation_throttled")
+    db.session.commit()
+    return make_response(render_template("confirm_email/resend.html", form=ResendForm(),
+                                         error=_("Too many requests. Please wait a while and try again.")), 429)
+
+
+def _invalid_link() -> ResponseReturnValue:
+    return render_template("confirm_email/invalid.html", form=ResendForm()), 410
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> ResponseReturnValue:
+    """GET shows a button (mail scanners follow links); the POST confirms."""
+    link = links.peek(token, PURPOSE)
+    user = db.session.get(User, link.user_id) if link is not None and link.user_id is not None else None
+    if link is None or user is None or user.status == UserStatus.DISABLED:
+        return _invalid_link()
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template("confirm_email/confirm.html", form=form, user=user, token=token)
+    if links.redeem(token, PURPOSE) is None:  # the single-use gate
+        return _invalid_link()
+    pending = link.data or {}
+    if pending.get("password_hash"):
+        # A repeated sign-up of a still unconfirmed address: the mailbox owner chose this one.
+        user.password_hash = pending["password_hash"]
+        user.given_name = pending.get("given_name", user.given_name)
+        user.family_name = pending.get("family_name", user.family_name)
+    user.email_verified = True
+    if user.status == UserStatus.PENDING:
+        user.status = UserStatus.ACTIVE
+    links.revoke_all(PURPOSE, user.id)
+    audit.record("user.email_confirmed", user=user)
+    uid = pending.get("interaction")
+    if session.get(REGISTERED_KEY) == user.id and not pending.get("password_hash"):
+        auth.sign_in(user, ["pwd"])
+        db.session.commit()
+        if uid:
+            return redirect(pipeline.complete(uid, "login", sid=session["sid"], amr=["pwd"]))
+        return redirect(url_for("home.index"))
+    db.session.commit()
+    return render_template("confirm_email/confirmed.html", user=user,
+                           interaction=uid if pipeline.load(uid) is not None else None)
+
+
+@bp.route("/confirm/resend", methods=["GET", "POST"])
+@limiter.limit(lambda: _throttling().confirm_resend_per_ip, key_func=get_remote_address, methods=["POST"],
+               on_breach=_breached, scope="resend-ip")
+@limiter.limit(lambda: _throttling().confirm_resend_per_account, key_func=_address_key, methods=["POST"],
+               on_breach=_breached, scope="resend-account")
+def resend() -> ResponseReturnValue:
+    form = ResendForm()
+    if request.method == "GET":
+        form.interaction.data = (request.args.get("interaction") or "")[:64]
+        return render_template("confirm_email/resend.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("confirm_email/resend.html", form=form, error=_("Enter your email address.")), 400
+    clock = SteadyClock()
+    address = form.email.data.strip().casefold()
+    uid = form.interaction.data if pipeline.load(form.interaction.data) is not None else None
+    user = User.find_by_email(address)
+    if user is not None and user.status == UserStatus.PENDING:
+        send_confirmation_email(user, uid)
+        audit.record("user.confirmation_resent", user=user)
+    else:
+        # Nothing to send: do the same work, so that the answer's timing says nothing either.
+        stand_in = User(email=address, given_name="", family_name="")
+        rehearse_email("confirm_email", current_language(), user=stand_in, hours=24,
+                       link=current_app.config["IDP"].issuer + url_for("confirm_email.confirm", token="x" * 43))
+        audit.record("user.confirmation_resend_ignored")
+    db.session.commit()
+    clock.wait()
+    return render_template("confirm_email/resent.html", email=address, interaction=uid)
+
+
+flow = Flow(name="confirm_email", blueprint=bp, requires=("login",))

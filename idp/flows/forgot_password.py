@@ -1,0 +1,149 @@
+"""Forgotten password: /password/forgot emails a single-use link; /password/reset/<token> sets a new password.
+
+The same reset page serves the first password of accounts made by an operator or an admin
+(accounts.send_password_setup issues the same kind of link, valid longer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_limiter import RequestLimit
+from flask_limiter.util import get_remote_address
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from idp import accounts, audit, auth, links, pipeline
+from idp.extensions import db, limiter
+from idp.i18n import current_language
+from idp.mail import queue_email
+from idp.models import User
+from idp.models.users import UserStatus
+from idp.password_rules import new_password_errors, personal_words, policy_summary
+from idp.pipeline import Flow
+from idp.timing import SteadyClock, rehearse_email
+
+bp = Blueprint("forgot_password", __name__)
+
+PASSWORD_RESET_TTL = timedelta(hours=1)
+PURPOSE = "password_reset"
+
+
+class ForgotForm(FlaskForm):
+    email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    interaction = HiddenField()
+
+
+class ResetForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
+    password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
+
+
+def _throttling():  # noqa: ANN202 - the configuration section
+    return current_app.config["IDP"].throttling
+
+
+def _address_key() -> str:
+    # Counters exist for unknown addresses too, and no address is written to the store in clear.
+    address = (request.form.get("email") or "").strip().casefold()
+    return "forgot:" + hashlib.sha256(address.encode()).hexdigest()
+
+
+def _breached(_limit: RequestLimit) -> Response:
+    audit.record("user.password_reset_throttled")
+    db.session.commit()
+    form = ForgotForm()
+    return make_response(render_template("forgot_password/forgot.html", form=form,
+                                         error=_("Too many requests. Please wait a while and try again.")), 429)
+
+
+def send_password_reset_email(address: str, interaction: str | None) -> None:
+    """Email a reset link when the address has a usable account; otherwise do the same work, silently."""
+    user = User.find_by_email(address)
+    locale = (user.locale if user is not None else None) or current_language()
+    if user is None or user.status == UserStatus.DISABLED:
+        raw = secrets.token_urlsafe(32)
+        stand_in = User(email=address, given_name="", family_name="")
+        rehearse_email("password_reset", locale, user=stand_in, hours=1,
+                       link=current_app.config["IDP"].issuer + url_for("forgot_password.reset", token=raw))
+        audit.record("user.password_reset_requested", known=False)
+        return
+    extra = {"interaction": interaction} if interaction else {}
+    raw = links.issue(PURPOSE, user.id, PASSWORD_RESET_TTL, **extra)
+    queue_email("password_reset", user.email, locale, user=user, hours=1,
+                link=current_app.config["IDP"].issuer + url_for("forgot_password.reset", token=raw))
+    audit.record("user.password_reset_requested", user=user, known=True)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: _throttling().forgot_password_per_ip, key_func=get_remote_address, methods=["POST"],
+               on_breach=_breached, scope="forgot-ip")
+@limiter.limit(lambda: _throttling().forgot_password_per_account, key_func=_address_key, methods=["POST"],
+               on_breach=_breached, scope="forgot-account")
+def forgot() -> ResponseReturnValue:
+    form = ForgotForm()
+    if request.method == "GET":
+        form.interaction.data = (request.args.get("interaction") or "")[:64]
+        return render_template("forgot_password/forgot.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("forgot_password/forgot.html", form=form, error=_("Enter your email address.")), 400
+    # Same answer, same work and the same duration whether or not the address has an account.
+    clock = SteadyClock()
+    address = form.email.data.strip().casefold()
+    uid = pipeline.load(form.interaction.data) and form.interaction.data
+    send_password_reset_email(address, uid or None)
+    db.session.commit()
+    clock.wait()
+    return render_template("forgot_password/sent.html", email=address, interaction=uid or None)
+
+
+def _invalid_link() -> ResponseReturnValue:
+    return render_template("forgot_password/invalid.html"), 410
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset(token: str) -> ResponseReturnValue:
+    """GET only shows the form (a mail scanner opening the link changes nothing); POST sets the password."""
+    link = links.peek(token, PURPOSE)
+    user = db.session.get(User, link.user_id) if link is not None and link.user_id is not None else None
+    if link is None or user is None or user.status == UserStatus.DISABLED:
+        return _invalid_link()
+    form = ResetForm()
+    errors: list[str] = []
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            errors = [_("Enter your new password twice.")]
+        else:
+            errors = new_password_errors(form.password.data, form.password_confirm.data,
+                                         personal=personal_words(user.email, user.given_name, user.family_name))
+        if not errors:
+            if links.redeem(token, PURPOSE) is None:  # the single-use gate: a racing click lost
+                return _invalid_link()
+            accounts.set_password(user, form.password.data)
+            links.revoke_all(PURPOSE, user.id)
+            if user.status == UserStatus.PENDING:
+                # The link reached the address: that confirms it as well as a confirmation link would.
+                user.status = UserStatus.ACTIVE
+                user.email_verified = True
+                audit.record("user.email_confirmed", user=user, via="password_reset")
+            audit.record("user.password_reset", user=user)
+            auth.sign_in(user, ["pwd"])
+            db.session.commit()
+            uid = link.data.get("interaction")
+            if uid:
+                return redirect(pipeline.complete(uid, "login", sid=session["sid"], amr=["pwd"]))
+            return redirect(url_for("home.index"))
+    summary = policy_summary(current_app.config["IDP"].password_policy)
+    return render_template("forgot_password/reset.html", form=form, errors=errors, user=user,
+                           summary=summary, token=token), 400 if errors else 200
+
+
+flow = Flow(name="forgot_password", blueprint=bp, requires=("login",))

@@ -1,0 +1,135 @@
+"""Accepting an invitation at /invitations/<token>: create the account, or sign in and accept."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from idp import audit, auth, invitations, pipeline
+from idp.extensions import db
+from idp.i18n import current_language
+from idp.models import Company, Invitation, User
+from idp.models.users import UserStatus
+from idp.password_rules import new_password_errors, personal_words, policy_summary
+from idp.pipeline import Flow
+
+bp = Blueprint("invitation", __name__)
+
+
+class NewAccountForm(FlaskForm):
+    given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)])
+    family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    password_confirm = PasswordField(_l("Confirm the password"), validators=[DataRequired(), Length(max=1024)])
+    interaction = HiddenField()
+
+
+class AcceptForm(FlaskForm):
+    interaction = HiddenField()
+
+
+def _invalid() -> ResponseReturnValue:
+    return render_template("invitation/invalid.html"), 410
+
+
+def _interaction_uid() -> str | None:
+    uid = request.values.get("interaction") or None
+    return uid if uid and pipeline.load(uid) is not None else None
+
+
+def _done(invitation: Invitation, uid: str | None, signed_in: bool) -> ResponseReturnValue:
+    company = db.session.get(Company, invitation.company_id)
+    flash(_("You are now a member of %(company)s.", company=company.name if company else ""), "success")
+    if uid:
+        if signed_in:
+            return redirect(pipeline.complete(uid, "login", sid=session["sid"], amr=["pwd"]))
+        return redirect(pipeline.complete(uid, "invitation"))
+    return redirect(url_for("home.index"))
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+def accept(token: str) -> ResponseReturnValue:
+    """GET only shows a page (mail scanners follow links); the membership is made by a POST."""
+    invitation = invitations.find_pending(token)
+    if invitation is None:
+        return _invalid()
+    company = db.session.get(Company, invitation.company_id)
+    uid = _interaction_uid()
+    invited = User.find_by_email(invitation.email)
+    current = auth.current_user()
+    if current is not None and current.email != invitation.email:
+        audit.record("invitation.refused", user=current, company=company, invitation=invitation.id,
+                     reason="other_account")
+        db.session.commit()
+        return render_template("invitation/wrong_account.html", invitation=invitation, company=company,
+                               user=current), 403
+    if invited is None or (invited.status == UserStatus.PENDING and current is None):
+        return _new_account(token, invitation, company, invited, uid)
+    if current is None:
+        return render_template("invitation/sign_in.html", invitation=invitation, company=company, interaction=uid,
+                               next=url_for("invitation.accept", token=token))
+    form = AcceptForm()
+    if form.validate_on_submit():
+        try:
+            invitations.accept(invitation, current)
+        except invitations.InvitationError:
+            db.session.rollback()
+            return _invalid()
+        db.session.commit()
+        return _done(invitation, uid, signed_in=False)
+    form.interaction.data = uid or ""
+    return render_template("invitation/accept.html", form=form, invitation=invitation, company=company,
+                           token=token, role=_role_name(invitation))
+
+
+def _role_name(invitation: Invitation) -> str:
+    role = current_app.config["IDP"].roles.get(invitation.role)
+    return role.get(current_language()) if role is not None else invitation.role
+
+
+def _new_account(token: str, invitation: Invitation, company: Company | None, pending: User | None,
+                 uid: str | None) -> ResponseReturnValue:
+    """The invited address has no account (or only an unconfirmed one): names and a password make it."""
+    form = NewAccountForm()
+    errors: list[str] = []
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            errors = [_("Fill in every field of the form.")]
+        else:
+            errors = new_password_errors(form.password.data, form.password_confirm.data,
+                                         personal=personal_words(invitation.email, form.given_name.data,
+                                                                 form.family_name.data))
+        if not errors:
+            user = pending or User(email=invitation.email, locale=invitation.locale or current_language())
+            user.given_name = form.given_name.data.strip()
+            user.family_name = form.family_name.data.strip()
+            user.password_hash = current_app.extensions["idp.hasher"].hash(form.password.data)
+            # The link reached the address: it counts as confirmed.
+            user.email_verified = True
+            user.status = UserStatus.ACTIVE
+            db.session.add(user)
+            try:
+                db.session.flush()
+                audit.record("user.created", user=user, by="invitation")
+                invitations.accept(invitation, user)
+            except (invitations.InvitationError, IntegrityError):  # a racing submission won
+                db.session.rollback()
+                return _invalid()
+            auth.sign_in(user, ["pwd"])
+            db.session.commit()
+            return _done(invitation, uid, signed_in=True)
+    else:
+        form.interaction.data = uid or ""
+    summary = policy_summary(current_app.config["IDP"].password_policy)
+    return render_template("invitation/new_account.html", form=form, errors=errors, invitation=invitation,
+                           company=company, token=token, summary=summary,
+                           role=_role_name(invitation)), 400 if errors else 200
+
+
+flow = Flow(name="invitation", blueprint=bp, requires=("login",))

@@ -1,0 +1,141 @@
+"""Self sign-up at /register: a pending account and a confirmation email (the confirm_email flow)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, make_response, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_limiter import RequestLimit
+from flask_limiter.util import get_remote_address
+from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from idp import accounts, audit, pipeline
+from idp.extensions import db, limiter
+from idp.flows.confirm_email import REGISTERED_KEY, send_confirmation_email
+from idp.i18n import current_language
+from idp.mail import queue_email
+from idp.models import User
+from idp.models.users import UserStatus
+from idp.password_rules import new_password_errors, personal_words, policy_summary
+from idp.pipeline import Flow
+from idp.timing import SteadyClock, rehearse_email
+
+bp = Blueprint("register", __name__)
+
+class RegisterForm(FlaskForm):
+    email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    email_confirm = StringField(_l("Confirm your email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    password_confirm = PasswordField(_l("Confirm the password"), validators=[DataRequired(), Length(max=1024)])
+    given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)])
+    family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)])
+    interaction = HiddenField()
+
+
+def _breached(_limit: RequestLimit) -> Response:
+    audit.record("user.registration_throttled")
+    db.session.commit()
+    return make_response(_render(RegisterForm(), [_("Too many requests. Please wait a while and try again.")],
+                                 429))
+
+
+def _render(form: RegisterForm, errors: list[str] | None = None, status: int = 200) -> ResponseReturnValue:
+    summary = policy_summary(current_app.config["IDP"].password_policy)
+    return render_template("register/register.html", form=form, errors=errors or [], summary=summary), status
+
+
+def _form_errors(form: RegisterForm) -> tuple[str | None, list[str]]:
+    """The normalised address and every problem of the form, each said plainly."""
+    errors = []
+    address = None
+    if not (form.given_name.data or "").strip() or not (form.family_name.data or "").strip():
+        errors.append(_("Enter your given name and your family name."))
+    try:
+        address = accounts.check_email(form.email.data or "")
+    except accounts.AccountError:
+        errors.append(_("This email address is not valid."))
+    if address is not None and address != (form.email_confirm.data or "").strip().casefold():
+        errors.append(_("The two email addresses are not the same."))
+    errors += new_password_errors(form.password.data or "", form.password_confirm.data or "",
+                                  personal=personal_words(address or "", form.given_name.data, form.family_name.data))
+    return address, errors
+
+
+def send_account_exists_email(user: User) -> None:
+    """Tell the owner of an address that someone tried to register it again."""
+    issuer = current_app.config["IDP"].issuer
+    forgot = issuer + url_for("forgot_password.forgot") if "forgot_password" in current_app.extensions[
+        "idp.flows"] else None
+    queue_email("account_exists", user.email, user.locale or current_language(), user=user,
+                login_link=issuer + url_for("login.login"), forgot_link=forgot)
+
+
+def _register(address: str, form: RegisterForm, uid: str | None) -> None:
+    """Create the pending account, or write to the existing one: the visitor sees the same either way."""
+    # Written on both paths, so that both answers carry the same session cookie.
+    session[REGISTERED_KEY] = None
+    hasher = current_app.extensions["idp.hasher"]
+    # Hashed on both paths: the hash is most of the work, so both take as long.
+    password_hash = hasher.hash(form.password.data)
+    names = {"given_name": form.given_name.data.strip(), "family_name": form.family_name.data.strip()}
+    existing = User.find_by_email(address)
+    if existing is None:
+        user = User(email=address, email_verified=False, status=UserStatus.PENDING, password_hash=password_hash,
+                    locale=current_language(), **names)
+        try:
+            # Added inside the savepoint, so that a lost race leaves nothing pending behind.
+            with db.session.begin_nested():
+                db.session.add(user)
+                db.session.flush()
+        except IntegrityError:  # registered at the same moment by another request
+            existing = User.find_by_email(address)
+        else:
+            send_confirmation_email(user, uid)
+            audit.record("user.registered", user=user)
+            session[REGISTERED_KEY] = user.id
+            return
+    if existing is None:
+        return
+    if existing.status == UserStatus.PENDING:
+        # Still unconfirmed: whoever controls the mailbox decides. The password and names typed now
+        # take effect only if this confirmation link is the one used.
+        send_confirmation_email(existing, uid, password_hash=password_hash, **names)
+        audit.record("user.registration_repeated", user=existing)
+    elif existing.status == UserStatus.ACTIVE:
+        send_account_exists_email(existing)
+        audit.record("user.registration_for_existing_account", user=existing)
+    else:
+        # A disabled account is told nothing; the same work keeps the answer's timing alike.
+        issuer = current_app.config["IDP"].issuer
+        rehearse_email("account_exists", existing.locale or current_language(), user=existing,
+                       login_link=issuer + url_for("login.login"), forgot_link=None)
+        audit.record("user.registration_for_existing_account", user=existing, disabled=True)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["IDP"].throttling.register_per_ip, key_func=get_remote_address,
+               methods=["POST"], on_breach=_breached, scope="register-ip")
+def register() -> ResponseReturnValue:
+    form = RegisterForm()
+    if request.method == "GET":
+        form.interaction.data = (request.args.get("interaction") or "")[:64]
+        return _render(form)
+    if not form.validate_on_submit():
+        return _render(form, [_("Fill in every field of the form.")], 400)
+    address, errors = _form_errors(form)
+    if errors or address is None:
+        return _render(form, errors, 400)
+    clock = SteadyClock()
+    uid = form.interaction.data if pipeline.load(form.interaction.data) is not None else None
+    _register(address, form, uid)
+    db.session.commit()
+    clock.wait()
+    return render_template("register/sent.html", email=address, interaction=uid)
+
+
+flow = Flow(name="register", blueprint=bp, requires=("confirm_email",))

@@ -1,0 +1,80 @@
+"""The `set_password` step: a person whose password someone else chose sets their own before going on."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from idp import accounts, audit, auth, pipeline
+from idp.extensions import db
+from idp.i18n import safe_next
+from idp.password_rules import new_password_errors, personal_words, policy_summary
+from idp.pipeline import Flow, Interaction, Step
+
+bp = Blueprint("set_password", __name__)
+
+
+def set_password_needed(interaction: Interaction) -> str | None:
+    """Needed while the signed-in user still has a password chosen by someone else."""
+    user = interaction.user
+    if user is not None and getattr(user, "must_change_password", False):
+        return "must_change_password"
+    return None
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
+    password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
+    interaction = HiddenField()
+    next = HiddenField()
+
+
+@bp.route("/password/set", methods=["GET", "POST"])
+def set_password() -> ResponseReturnValue:
+    user = auth.current_user()
+    form = SetPasswordForm()
+    uid = request.values.get("interaction") or None
+    if user is None:
+        return redirect(url_for("login.login", interaction=uid))
+    if request.method == "GET":
+        form.interaction.data = uid or ""
+        form.next.data = safe_next(request.args.get("next"))
+    errors: list[str] = []
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            errors = [_("Enter your new password twice.")]
+        else:
+            errors = new_password_errors(form.password.data, form.password_confirm.data,
+                                         personal=personal_words(user.email, user.given_name, user.family_name))
+            if not errors and current_app.extensions["idp.hasher"].verify(user.password_hash, form.password.data):
+                errors = [_("Choose a password different from the one you were given.")]
+        if not errors:
+            amr = list(session.get("amr", ["pwd"]))
+            accounts.set_password(user, form.password.data)
+            audit.record("user.first_password_set", user=user)
+            # set_password ended every session, this one included: open a fresh one, same proofs.
+            auth.sign_in(user, amr)
+            db.session.commit()
+            interaction = pipeline.load(form.interaction.data)
+            if interaction is not None:
+                if "login" in interaction.done:
+                    # The person proved their password in this interaction; the session id changed.
+                    pipeline.complete(interaction.uid, "login", sid=session["sid"], amr=amr)
+                return redirect(pipeline.complete(interaction.uid, "set_password"))
+            return redirect(safe_next(form.next.data))
+    summary = policy_summary(current_app.config["IDP"].password_policy)
+    return render_template("set_password/set_password.html", form=form, errors=errors, user=user,
+                           summary=summary), 400 if errors else 200
+
+
+flow = Flow(
+    name="set_password",
+    blueprint=bp,
+    steps=(Step("set_password", 20, "set_password.set_password", set_password_needed),),
+    requires=("login",),
+)

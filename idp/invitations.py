@@ -1,0 +1,156 @@
+"""Invitations to join a company: the rules shared by the admin pages, the CLI and the invitation flow.
+
+An invitation is bound to one address, one company and one role (and optionally a branch). Its
+token is random (256 bits), emailed once and stored only as a SHA-256; resending issues a new
+token, so the older email stops working. Accepting is one conditional UPDATE, the single-use gate.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import current_app, url_for
+from sqlalchemy import update
+
+from idp import audit, links
+from idp.accounts import AccountError, check_email
+from idp.extensions import db
+from idp.mail import queue_email
+from idp.models import Company, Invitation, Membership, User
+from idp.models.base import utcnow
+from idp.models.companies import MembershipStatus
+
+INVITATION_PAGE = "invitation.accept"  # the flow's view, named here so the core builds the link
+
+
+class InvitationError(Exception):
+    """An invitation request that cannot be carried out; the message is safe to show."""
+
+
+def _ttl() -> timedelta:
+    return timedelta(days=current_app.config["IDP"].invitations.ttl_days)
+
+
+def _new_token(invitation: Invitation) -> str:
+    raw = secrets.token_urlsafe(32)
+    invitation.token_hash = links.hash_token(raw)
+    invitation.expires_at = utcnow() + _ttl()
+    return raw
+
+
+def _send(invitation: Invitation, raw: str) -> None:
+    config = current_app.config["IDP"]
+    company = invitation.company or db.session.get(Company, invitation.company_id)
+    inviter = invitation.invited_by or (db.session.get(User, invitation.invited_by_id)
+                                        if invitation.invited_by_id else None)
+    role = config.roles.get(invitation.role)
+    locale = invitation.locale if invitation.locale in config.languages else config.locale_default
+    queue_email("invitation", invitation.email, locale, company=company, inviter=inviter,
+                role=role.get(locale) if role is not None else invitation.role, branch=invitation.branch,
+                days=max(1, round(config.invitations.ttl_days)),
+                link=config.issuer + url_for(INVITATION_PAGE, token=raw))
+
+
+def invite(company: Company, email: str, role: str, branch: str | None = None, actor: User | None = None,
+           locale: str | None = None) -> Invitation:
+    """Invite `email` to `company` with `role`; the email goes out when the caller commits.
+
+    An earlier pending invitation of the same address to the same company is revoked: only the
+    latest one works.
+    """
+    config = current_app.config["IDP"]
+    if "invitation" not in current_app.extensions["idp.flows"]:
+        raise InvitationError("invitations need the invitation flow in the configuration")
+    if role not in config.roles:
+        raise InvitationError(f"unknown role {role!r}; use one of {', '.join(config.roles)}")
+    try:
+        address = check_email(email)
+    except AccountError as exc:
+        raise InvitationError(str(exc)) from None
+    existing = User.find_by_email(address)
+    if existing is not None:
+        membership = db.session.execute(db.select(Membership).where(
+            Membership.user_id == existing.id, Membership.company_id == company.id)).scalar_one_or_none()
+        if membership is not None and membership.is_active:
+            raise InvitationError(f"{address} is already a member of {company.name}")
+        locale = locale or existing.locale
+    for earlier in pending_for(company, address):
+        earlier.revoked_at = utcnow()
+    invitation = Invitation(company_id=company.id, company=company, email=address, role=role,
+                            branch=(branch or "").strip() or None, locale=locale,
+                            invited_by_id=actor.id if actor is not None else None, token_hash="")
+    raw = _new_token(invitation)
+    db.session.add(invitation)
+    db.session.flush()
+    _send(invitation, raw)
+    audit.record("invitation.sent", actor=actor, company=company, invitation=invitation.id, role=role,
+                 branch=invitation.branch, email=address)
+    return invitation
+
+
+def resend(invitation: Invitation, actor: User | None = None) -> None:
+    """Email a fresh link (the previous one stops working) and restart the validity period."""
+    if invitation.accepted_at is not None or invitation.revoked_at is not None:
+        raise InvitationError("this invitation was already accepted or revoked")
+    raw = _new_token(invitation)
+    _send(invitation, raw)
+    audit.record("invitation.resent", actor=actor, company=invitation.company, invitation=invitation.id)
+
+
+def revoke(invitation: Invitation, actor: User | None = None) -> None:
+    """Withdraw an invitation; its link then leads to a page saying it is no longer valid."""
+    if invitation.accepted_at is not None:
+        raise InvitationError("this invitation was already accepted")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        audit.record("invitation.revoked", actor=actor, company=invitation.company, invitation=invitation.id)
+
+
+def pending_for(company: Company, email: str | None = None) -> list[Invitation]:
+    """The company's invitations that can still be accepted (of one address, if given)."""
+    query = db.select(Invitation).where(Invitation.company_id == company.id, Invitation.accepted_at.is_(None),
+                                        Invitation.revoked_at.is_(None), Invitation.expires_at > utcnow())
+    if email is not None:
+        query = query.where(Invitation.email == email)
+    return list(db.session.scalars(query.order_by(Invitation.id)))
+
+
+def find_pending(raw: str) -> Invitation | None:
+    """The invitation whose link carries `raw`, if it can still be accepted."""
+    if not raw or len(raw) > 128:
+        return None
+    invitation = db.session.execute(
+        db.select(Invitation).where(Invitation.token_hash == links.hash_token(raw))).scalar_one_or_none()
+    if invitation is None or not invitation.is_pending:
+        return None
+    return invitation
+
+
+def accept(invitation: Invitation, user: User) -> Membership:
+    """Make `user` an active member as the invitation says; only its own address may accept it."""
+    if user.email != invitation.email:
+        audit.record("invitation.refused", user=user, invitation=invitation.id, reason="other_account")
+        raise InvitationError("this invitation was sent to another address")
+    now = utcnow()
+    # The conditional UPDATE is the single-use gate: of two racing acceptances, one wins.
+    result = db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None),
+               Invitation.expires_at > now)
+        .values(accepted_at=now, accepted_by_id=user.id)
+    )
+    if result.rowcount != 1:
+        raise InvitationError("this invitation is no longer valid")
+    membership = db.session.execute(db.select(Membership).where(
+        Membership.user_id == user.id, Membership.company_id == invitation.company_id)).scalar_one_or_none()
+    if membership is None:
+        membership = Membership(user_id=user.id, company_id=invitation.company_id, is_admin=False)
+        db.session.add(membership)
+    membership.role = invitation.role
+    membership.branch = invitation.branch
+    membership.status = MembershipStatus.ACTIVE
+    db.session.flush()
+    audit.record("invitation.accepted", user=user, company=invitation.company, invitation=invitation.id,
+                 role=invitation.role)
+    return membership

@@ -1,0 +1,119 @@
+"""Claims: the standard OpenID Connect claims of a user, and the `companies`/`company` claims of DESIGN.
+
+Pure apart from reading the user's memberships; no request, no `g`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.extensions import db
+from idp.models import Company, Membership, User
+from idp.models.companies import MembershipStatus
+
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "profile": ("name", "given_name", "family_name", "preferred_username", "locale", "updated_at"),
+    "email": ("email", "email_verified"),
+    "phone": ("phone_number", "phone_number_verified"),
+    "companies": ("companies", "company", "company_id", "company_name", "company_role", "company_admin",
+                  "company_branch"),
+}
+SCOPES_SUPPORTED = ("openid", "profile", "email", "phone", "offline_access", "companies")
+CLAIMS_SUPPORTED = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid",
+                    *(claim for claims in SCOPE_CLAIMS.values() for claim in claims))
+
+ACR_PASSWORD = "urn:portail:acr:pwd"  # noqa: S105 - one factor, not a secret
+ACR_MFA = "urn:portail:acr:mfa"  # two factors or more
+ACR_VALUES = (ACR_PASSWORD, ACR_MFA)
+
+
+def acr_for(amr: list[str] | tuple[str, ...]) -> str:
+    """The acr a sign-in earned, from its methods (amr): truthful, never what was asked."""
+    factors = {"pwd"} & set(amr)
+    second = {"otp", "hwk", "swk", "mfa"} & set(amr)
+    return ACR_MFA if (factors and second) or "mfa" in amr else ACR_PASSWORD
+
+
+def _standard(user: User, names: set[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": user.name,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        "preferred_username": user.username or user.email,
+        "locale": user.locale,
+        "updated_at": int(user.updated_at.timestamp()) if user.updated_at else None,
+        "email": user.email,
+        "email_verified": bool(user.email_verified),
+        "phone_number": user.phone or user.mobile_phone,
+        "phone_number_verified": False,
+    }
+    return {name: values[name] for name in names if name in values and values[name] not in (None, "")}
+
+
+def active_memberships(user: User) -> list[Membership]:
+    """The user's active memberships of active companies, in a stable order."""
+    return list(db.session.execute(
+        db.select(Membership).join(Company)
+        .where(Membership.user_id == user.id, Membership.status == MembershipStatus.ACTIVE, Company.active.is_(True))
+        .order_by(Company.name, Company.id)
+    ).scalars())
+
+
+def _company_object(membership: Membership) -> dict[str, Any]:
+    return {
+        "id": membership.company.external_id,
+        "name": membership.company.name,
+        "role": membership.role,
+        "admin": bool(membership.is_admin),
+        "branch": membership.branch,
+    }
+
+
+def chosen_membership(memberships: list[Membership], company_public_id: str | None) -> Membership | None:
+    """The company of this sign-in: the one chosen, else the only one, else none."""
+    if company_public_id:
+        for membership in memberships:
+            if membership.company.public_id == company_public_id:
+                return membership
+        return None
+    return memberships[0] if len(memberships) == 1 else None
+
+
+def company_claims(user: User, company_public_id: str | None) -> dict[str, Any]:
+    memberships = active_memberships(user)
+    claims: dict[str, Any] = {"companies": [_company_object(m) for m in memberships]}
+    chosen = chosen_membership(memberships, company_public_id)
+    if chosen is not None:
+        company = _company_object(chosen)
+        claims["company"] = company
+        # Flat strings for relying parties that cannot read objects (mod_auth_openidc, header proxies).
+        claims.update({
+            "company_id": company["id"],
+            "company_name": company["name"],
+            "company_role": company["role"],
+            "company_admin": "true" if company["admin"] else "false",
+            "company_branch": company["branch"] or "",
+        })
+    return claims
+
+
+def requested_claim_names(claims_request: dict[str, Any] | None, target: str) -> set[str]:
+    """The names asked for in the `claims` request parameter for `id_token` or `userinfo`."""
+    if not isinstance(claims_request, dict):
+        return set()
+    part = claims_request.get(target)
+    return {str(name) for name in part} if isinstance(part, dict) else set()
+
+
+def user_claims(user: User, scopes: list[str] | set[str], company_public_id: str | None = None,
+                extra: set[str] | None = None) -> dict[str, Any]:
+    """The claims about `user` released for `scopes`, plus individually requested ones (`extra`)."""
+    names: set[str] = set(extra or ())
+    for scope in scopes:
+        names.update(SCOPE_CLAIMS.get(scope, ()))
+    claims: dict[str, Any] = {"sub": user.public_id}
+    claims.update(_standard(user, names))
+    if names & set(SCOPE_CLAIMS["companies"]):
+        everything = company_claims(user, company_public_id)
+        claims.update({k: v for k, v in everything.items() if k in names})
+    return claims

@@ -1,0 +1,155 @@
+"""The protocol's API endpoints: token, userinfo, revocation, introspection, JWKS and discovery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
+
+from idp.extensions import db
+from idp.models import User
+from idp.oidc import tokens
+from idp.oidc.claims import ACR_VALUES, CLAIMS_SUPPORTED, SCOPES_SUPPORTED, user_claims
+from idp.oidc.keys import keyring
+
+bp = Blueprint("oidc_api", __name__)
+
+
+def _server() -> Any:
+    return current_app.extensions["idp.server"]
+
+
+@bp.post("/token")
+def token() -> ResponseReturnValue:
+    """RFC 6749 section 3.2; errors are JSON with the RFC's codes (section 5.2)."""
+    return _server().create_token_response()
+
+
+@bp.post("/revoke")
+def revoke() -> ResponseReturnValue:
+    return _server().create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+def introspect() -> ResponseReturnValue:
+    return _server().create_endpoint_response("introspection")
+
+
+def _bearer_error(error: str, status: int, description: str | None = None) -> ResponseReturnValue:
+    # RFC 6750 section 3: the error is in WWW-Authenticate.
+    challenge = 'Bearer realm="userinfo"'
+    if error:
+        challenge += f', error="{error}"'
+        if description:
+            challenge += f', error_description="{description}"'
+    body = {"error": error or "invalid_request"}
+    if description:
+        body["error_description"] = description
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = challenge
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> ResponseReturnValue:
+    """OpenID Connect Core 5.3, with the bearer token in the header or the form body (RFC 6750 2.1, 2.2)."""
+    header = request.headers.get("Authorization", "")
+    from_body = request.form.get("access_token") if request.method == "POST" and request.mimetype == (
+        "application/x-www-form-urlencoded") else None
+    if header and from_body:
+        return _bearer_error("invalid_request", 400, "Use one way to send the token.")
+    if header:
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            return _bearer_error("invalid_request", 400, "Expected a Bearer token.")
+        raw = raw.strip()
+    elif from_body:
+        raw = from_body
+    else:
+        return _bearer_error("", 401)
+    claims = tokens.verify(raw, typ="at+jwt")
+    if claims is None or tokens.is_access_token_denied(claims.get("jti")):
+        return _bearer_error("invalid_token", 401, "The access token is invalid, expired or revoked.")
+    scopes = str(claims.get("scope", "")).split()
+    if "openid" not in scopes:
+        return _bearer_error("insufficient_scope", 403, "The token was not issued for openid.")
+    user = db.session.execute(db.select(User).where(User.public_id == claims["sub"])).scalar_one_or_none()
+    if user is None or not user.is_active:
+        return _bearer_error("invalid_token", 401, "The access token is invalid, expired or revoked.")
+    company = _company_public_id(user, claims.get("company_id"))
+    response = jsonify(user_claims(user, scopes, company))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _company_public_id(user: User, external_id: str | None) -> str | None:
+    """The company chosen at sign-in, carried by the access token as its external id."""
+    if not external_id:
+        return None
+    from idp.oidc.claims import active_memberships
+
+    for membership in active_memberships(user):
+        if membership.company.external_id == external_id:
+            return membership.company.public_id
+    return None
+
+
+@bp.get("/jwks")
+def jwks() -> ResponseReturnValue:
+    response = jsonify(keyring().public_jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def discovery_document() -> dict[str, Any]:
+    config = current_app.config["IDP"]
+    issuer = config.issuer
+
+    def url(endpoint: str) -> str:
+        return issuer + url_for(endpoint)
+
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": url("oidc.authorize"),
+        "token_endpoint": url("oidc_api.token"),
+        "userinfo_endpoint": url("oidc_api.userinfo"),
+        "jwks_uri": url("oidc_api.jwks"),
+        "revocation_endpoint": url("oidc_api.revoke"),
+        "introspection_endpoint": url("oidc_api.introspect"),
+        "end_session_endpoint": url("logout.logout"),
+        "scopes_supported": list(SCOPES_SUPPORTED),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "require_request_uri_registration": False,
+        "acr_values_supported": list(ACR_VALUES),
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "display_values_supported": ["page"],
+        "claim_types_supported": ["normal"],
+        "ui_locales_supported": list(config.languages),
+        "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": False,
+    }
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration() -> ResponseReturnValue:
+    response = jsonify(discovery_document())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response

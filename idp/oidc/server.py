@@ -1,0 +1,327 @@
+"""Authlib's authorization server, with this provider's grants, PKCE policy and ID tokens."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from authlib.oidc.core import OpenIDCode, OpenIDToken
+from authlib.oidc.core.grants.util import create_half_hash
+from flask import Flask, current_app
+
+from idp.extensions import db
+from idp.models import User
+from idp.oidc import tokens
+from idp.oidc.claims import requested_claim_names, user_claims
+from idp.oidc.clients import query_client
+from idp.oidc.tokens import Principal, RefreshCredential
+from idp.store import put_json, take_json
+
+CODE_KEY = "code:"  # TTL: tokens.code_ttl_seconds
+CODE_USED_KEY = "code-used:"  # TTL: tokens.access_token_ttl_seconds; what a redeemed code issued
+
+
+def _config() -> Any:
+    return current_app.config["IDP"]
+
+
+class StoredCode:
+    """An authorization code taken from the store, as Authlib's grant sees it."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.code_challenge = data.get("code_challenge")
+        self.code_challenge_method = data.get("code_challenge_method")
+
+    def get_redirect_uri(self) -> str:
+        return self.data["redirect_uri"]
+
+    def get_scope(self) -> str:
+        return self.data["scope"]
+
+    def get_nonce(self) -> str | None:
+        return self.data.get("nonce")
+
+    def get_auth_time(self) -> int | None:
+        return self.data.get("auth_time")
+
+
+class S256Challenge(CodeChallenge):
+    """PKCE with S256 only (plain is refused for everyone); required for public clients (RFC 7636, RFC 9700)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012 - Authlib's knob
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        payload = grant.request.payload.data
+        if payload.get("code_challenge") and payload.get("code_challenge_method") != "S256":
+            # Absent means plain (RFC 7636 4.3), which we refuse.
+            raise InvalidRequestError("Unsupported 'code_challenge_method'")
+        if not payload.get("code_challenge") and grant.request.client.is_public:
+            raise InvalidRequestError("Missing 'code_challenge'")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        principal: Principal = request.user
+        payload = request.payload.data
+        data = {
+            "client_id": request.client.get_client_id(),
+            "redirect_uri": payload.get("redirect_uri"),
+            "scope": request.scope or "",
+            "user_id": principal.user.id,
+            "nonce": payload.get("nonce"),
+            "auth_time": principal.auth_time,
+            "amr": principal.amr,
+            "sid": principal.sid,
+            "company_id": principal.company_id,
+            "claims_request": principal.claims_request,
+            "code_challenge": payload.get("code_challenge"),
+            "code_challenge_method": payload.get("code_challenge_method"),
+            "family_id": principal.family_id,
+            "jti": principal.jti,
+        }
+        put_json(CODE_KEY + tokens.token_hash(code), data, _config().tokens.code_ttl_seconds)
+
+    def query_authorization_code(self, code: str, client: Any) -> StoredCode | None:
+        key = tokens.token_hash(code)
+        # The take is the atomic single-use gate: of two racing redemptions only one gets the code.
+        data = take_json(CODE_KEY + key)
+        if data is None:
+            used = take_json(CODE_USED_KEY + key)
+            if used is not None:
+                # A second redemption: revoke what the first one issued (RFC 6749 section 4.1.2).
+                tokens.revoke_family(used["family_id"])
+                tokens.deny_access_token(used["jti"])
+            return None
+        put_json(CODE_USED_KEY + key, {"family_id": data["family_id"], "jti": data["jti"]},
+                 _config().tokens.access_token_ttl_seconds)
+        if data["client_id"] != client.get_client_id():
+            return None
+        return StoredCode(data)
+
+    def delete_authorization_code(self, authorization_code: StoredCode) -> None:
+        return None  # already taken from the store
+
+    def authenticate_user(self, authorization_code: StoredCode) -> Principal | None:
+        data = authorization_code.data
+        user = db.session.get(User, data["user_id"])
+        if user is None or not user.is_active:
+            return None
+        return Principal(user=user, auth_time=data.get("auth_time"), amr=list(data.get("amr") or []),
+                         sid=data.get("sid"), company_id=data.get("company_id"), family_id=data["family_id"],
+                         jti=data["jti"], nonce=data.get("nonce"), claims_request=data.get("claims_request"))
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotation on every use
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
+        row = tokens.find_refresh_token(refresh_token)
+        if row is None or row.client_id != self.request.client.get_client_id():
+            return None
+        credential = RefreshCredential(row)
+        if row.revoked_at is not None or credential.is_expired():
+            return None
+        if not tokens.claim_refresh_token(row):
+            # Reuse of a rotated token: someone else holds the family; revoke all of it.
+            tokens.revoke_family(row.family_id)
+            return None
+        return credential
+
+    def authenticate_user(self, refresh_token: RefreshCredential) -> Principal | None:
+        user = db.session.get(User, refresh_token.row.user_id)
+        if user is None or not user.is_active:
+            return None
+        return refresh_token.principal(user)
+
+    def revoke_old_credential(self, refresh_token: RefreshCredential) -> None:
+        return None  # rotated when it was claimed
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+
+class IdToken(OpenIDCode):
+    """ID tokens (OpenID Connect Core 2 and 3.1.3.6) signed with the client's algorithm."""
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        return False
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
+        return id_token_for(token, request.client, request.user)
+
+
+class RefreshIdToken(OpenIDToken):
+    """A fresh ID token on refresh (OpenID Connect Core 12.2), from the family's sign-in."""
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
+        principal: Principal = request.user
+        principal.nonce = None
+        return id_token_for(token, request.client, principal)
+
+
+def id_token_for(token: dict[str, Any], client: Any, principal: Principal) -> str:
+    alg = client.id_token_signed_response_alg or "RS256"
+    now = int(time.time())
+    scopes = (token.get("scope") or "").split()
+    extra = requested_claim_names(principal.claims_request, "id_token")
+    claims = user_claims(principal.user, scopes, principal.company_id, extra)
+    claims.update({
+        "iss": _config().issuer,
+        "aud": client.get_client_id(),
+        "iat": now,
+        "exp": now + _config().tokens.id_token_ttl_seconds,
+        "auth_time": principal.auth_time or now,
+    })
+    if principal.amr:
+        # Only what the session proved: no amr (and so no acr) is claimed without a method.
+        claims["amr"] = principal.amr
+        claims["acr"] = principal.acr
+    if principal.sid:
+        claims["sid"] = principal.sid
+    if principal.nonce:
+        claims["nonce"] = principal.nonce
+    at_hash = create_half_hash(token["access_token"], alg)
+    if at_hash is not None:
+        claims["at_hash"] = at_hash.decode()
+    return tokens.sign(claims, alg)
+
+
+class Revocation(RevocationEndpoint):
+    """RFC 7009: a refresh token revokes its family; an access token is denied until it expires."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        return find_any_token(token_string, token_type_hint)
+
+    def check_params(self, request: Any, client: Any) -> None:
+        # An unknown hint is ignored: the token is looked up whatever its type (RFC 7009 section 2.1).
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
+    def authenticate_token(self, request: Any, client: Any) -> Any:
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        # A token of another client is answered like an unknown one (RFC 7009 section 2.2).
+        if token is not None and not token.check_client(client):
+            return None
+        return token
+
+    def revoke_token(self, token: Any, request: Any) -> None:
+        if isinstance(token, RefreshCredential):
+            tokens.revoke_family(token.row.family_id)
+        else:
+            tokens.deny_access_token(token.claims.get("jti"))
+
+
+class AccessCredential:
+    """A verified JWT access token, as the revocation and introspection endpoints see it."""
+
+    def __init__(self, claims: dict[str, Any]) -> None:
+        self.claims = claims
+
+    def check_client(self, client: Any) -> bool:
+        return self.claims.get("client_id") == client.get_client_id()
+
+    def is_expired(self) -> bool:
+        return self.claims["exp"] < time.time()
+
+    def is_revoked(self) -> bool:
+        return tokens.is_access_token_denied(self.claims.get("jti"))
+
+
+def find_any_token(token_string: str, hint: str | None) -> Any:
+    if token_string.count(".") == 2:
+        claims = tokens.verify(token_string, typ="at+jwt")
+        return AccessCredential(claims) if claims is not None else None
+    row = tokens.find_refresh_token(token_string)
+    return RefreshCredential(row) if row is not None else None
+
+
+class Introspection(IntrospectionEndpoint):
+    """RFC 7662 for confidential clients (resource servers)."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        return find_any_token(token_string, token_type_hint)
+
+    def check_permission(self, token: Any, client: Any, request: Any) -> bool:
+        # A refresh token only to the client it was issued to; access tokens to any resource server.
+        if isinstance(token, RefreshCredential):
+            return token.check_client(client)
+        return True
+
+    def introspect_token(self, token: Any) -> dict[str, Any]:
+        if isinstance(token, RefreshCredential):
+            row = token.row
+            user = db.session.get(User, row.user_id)
+            if user is None or not user.is_active:
+                return {"active": False}
+            return {"active": True, "token_type": "refresh_token", "client_id": row.client_id, "scope": row.scope,
+                    "sub": user.public_id, "exp": int(row.expires_at.timestamp()),
+                    "iat": int(row.created_at.timestamp()), "iss": _config().issuer}
+        claims = dict(token.claims)
+        if claims.get("sub") != claims.get("client_id"):
+            # A person's token dies with the person's account, whatever its expiry says.
+            user = db.session.execute(db.select(User).where(User.public_id == claims.get("sub"))).scalar_one_or_none()
+            if user is None or not user.is_active:
+                return {"active": False}
+        return {"active": True, "token_type": "Bearer", **claims}
+
+
+class Server(AuthorizationServer):
+    """Authlib's Flask server over the static clients; the token generator signs JWTs."""
+
+    def create_bearer_token_generator(self, config: Any) -> Any:
+        return tokens.generate_token
+
+    def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:
+        # RFC 6749 section 2.3: one authentication method per request, never two.
+        if request.headers.get("Authorization") and request.form.get("client_secret"):
+            raise InvalidRequestError("Use one client authentication method.")
+        return super().authenticate_client(request, methods, endpoint)
+
+    def handle_response(self, status_code: int, payload: Any, headers: Any) -> Any:
+        response = super().handle_response(status_code, payload, headers)
+        if response.mimetype == "application/json":
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"
+        return response
+
+
+class Issuer(IssuerParameter):
+    def get_issuer(self) -> str:
+        return _config().issuer
+
+
+def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
+    if "refresh_token" in token and isinstance(request.user, Principal):
+        tokens.save_refresh_token(token["refresh_token"], request.client.get_client_id(), request.user,
+                                  token.get("scope") or "")
+
+
+def create_server(app: Flask) -> Server:
+    server = Server()
+    server.init_app(app, query_client=query_client, save_token=save_token)
+    server.scopes_supported = None  # unknown scopes are dropped per client, not refused
+    server.register_grant(AuthorizationCodeGrant, [S256Challenge(required=True), IdToken(require_nonce=False)])
+    server.register_grant(RefreshTokenGrant, [RefreshIdToken()])
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+    server.register_extension(Issuer())
+    return server

@@ -1,0 +1,254 @@
+"""Tokens: the signed JWTs (access, ID, logout), refresh-token families in SQL, and revocation.
+
+Access tokens are RFC 9068 JWTs that resource servers verify offline; this provider denies a
+revoked one at /userinfo and /introspect through a short-lived `revoked-jti:` marker in the store.
+Refresh tokens are stored as SHA-256 hashes; each use rotates them (one atomic UPDATE claims the
+old one) and a second use of a rotated token revokes its whole family (RFC 9700 section 4.14.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from sqlalchemy import update
+
+from idp.extensions import db
+from idp.models import User
+from idp.models.oidc import RefreshToken
+from idp.oidc.claims import acr_for, company_claims
+from idp.oidc.keys import keyring
+from idp.store import get_store
+
+REVOKED_JTI_KEY = "revoked-jti:"  # TTL: tokens.access_token_ttl_seconds
+
+
+def token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+@dataclass
+class Principal:
+    """The user of a grant and the sign-in it comes from (carried by a code or a refresh family)."""
+
+    user: User
+    auth_time: int | None = None
+    amr: list[str] = field(default_factory=list)
+    sid: str | None = None
+    company_id: str | None = None  # Company.public_id chosen at sign-in
+    family_id: str = field(default_factory=new_id)
+    jti: str = field(default_factory=new_id)
+    nonce: str | None = None
+    claims_request: dict[str, Any] | None = None
+
+    def get_user_id(self) -> str:
+        return self.user.public_id
+
+    @property
+    def acr(self) -> str:
+        return acr_for(self.amr)
+
+    def context(self) -> dict[str, Any]:
+        """What a refresh family remembers of the sign-in."""
+        return {"auth_time": self.auth_time, "amr": self.amr, "sid": self.sid, "company_id": self.company_id}
+
+
+def _config() -> Any:
+    return current_app.config["IDP"]
+
+
+def sign(claims: dict[str, Any], alg: str = "RS256", typ: str = "JWT") -> str:
+    key = keyring().signing_key(alg)
+    return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, claims, key, algorithms=[alg])
+
+
+def verify(token: str, *, typ: str | None = None) -> dict[str, Any] | None:
+    """The claims of a JWT this provider signed and that has not expired, or None."""
+    try:
+        header = jws.extract_compact(token.encode()).protected
+    except (JoseError, ValueError, UnicodeError):
+        return None
+    if typ is not None and str(header.get("typ", "")).lower() != typ:
+        return None
+    key = keyring().find(header.get("kid"))
+    if key is None or header.get("alg") not in ("RS256", "ES256"):
+        return None
+    try:
+        decoded = jwt.decode(token, key, algorithms=[header["alg"]])
+    except (JoseError, ValueError):
+        return None
+    claims = decoded.claims
+    now = int(time.time())
+    if claims.get("iss") != _config().issuer:
+        return None
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp < now:
+        return None
+    return claims
+
+
+def verify_id_token_hint(token: str) -> dict[str, Any] | None:
+    """An ID token we issued, expired or not (OIDC Core 3.1.2.1 id_token_hint; RP-initiated logout)."""
+    try:
+        header = jws.extract_compact(token.encode()).protected
+        key = keyring().find(header.get("kid"))
+        if key is None or header.get("alg") not in ("RS256", "ES256"):
+            return None
+        claims = jwt.decode(token, key, algorithms=[header["alg"]]).claims
+    except (JoseError, ValueError, UnicodeError):
+        return None
+    if claims.get("iss") != _config().issuer or "sub" not in claims:
+        return None
+    return claims
+
+
+def access_token_claims(client_id: str, scope: str, principal: Principal | None, ttl: int) -> dict[str, Any]:
+    """The RFC 9068 claims of an access token."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": _config().issuer,
+        "exp": now + ttl,
+        "iat": now,
+        "aud": client_id,
+        "client_id": client_id,
+        "scope": scope,
+    }
+    if principal is None:
+        claims["sub"] = client_id
+        claims["jti"] = new_id()
+        return claims
+    claims["sub"] = principal.user.public_id
+    claims["jti"] = principal.jti
+    if principal.auth_time:
+        claims["auth_time"] = principal.auth_time
+    if principal.amr:
+        claims["amr"] = principal.amr
+        claims["acr"] = principal.acr
+    if principal.sid:
+        claims["sid"] = principal.sid
+    if "companies" in scope.split():
+        claims.update(company_claims(principal.user, principal.company_id))
+    return claims
+
+
+def generate_token(grant_type: str, client: Any, user: Principal | None = None, scope: str | None = None,
+                   expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:
+    """Authlib's token generator: a JWT access token and, where allowed, an opaque refresh token."""
+    ttl = expires_in or _config().tokens.access_token_ttl_seconds
+    scope = scope or ""
+    claims = access_token_claims(client.get_client_id(), scope, user, ttl)
+    token: dict[str, Any] = {
+        "token_type": "Bearer",
+        "access_token": sign(claims, "RS256", "at+jwt"),
+        "expires_in": ttl,
+        "scope": scope,
+    }
+    if include_refresh_token and user is not None:
+        token["refresh_token"] = secrets.token_urlsafe(32)
+    return token
+
+
+def save_refresh_token(raw: str, client_id: str, principal: Principal, scope: str) -> None:
+    now = datetime.now(UTC)
+    db.session.add(RefreshToken(
+        token_hash=token_hash(raw), family_id=principal.family_id, client_id=client_id, user_id=principal.user.id,
+        scope=scope, context=json.dumps(principal.context()), access_jti=principal.jti, created_at=now,
+        expires_at=now + timedelta(days=_config().tokens.refresh_token_ttl_days),
+    ))
+    db.session.commit()
+
+
+class RefreshCredential:
+    """A stored refresh token, as Authlib's grants and endpoints see it."""
+
+    def __init__(self, row: RefreshToken) -> None:
+        self.row = row
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def check_client(self, client: Any) -> bool:
+        return self.row.client_id == client.get_client_id()
+
+    def is_expired(self) -> bool:
+        return self.row.expires_at <= datetime.now(UTC)
+
+    def is_revoked(self) -> bool:
+        return self.row.revoked_at is not None or self.row.rotated_at is not None
+
+    def principal(self, user: User) -> Principal:
+        context = json.loads(self.row.context or "{}")
+        return Principal(user=user, auth_time=context.get("auth_time"), amr=list(context.get("amr") or []),
+                         sid=context.get("sid"), company_id=context.get("company_id"), family_id=self.row.family_id)
+
+
+def find_refresh_token(raw: str) -> RefreshToken | None:
+    return db.session.execute(
+        db.select(RefreshToken).where(RefreshToken.token_hash == token_hash(raw))
+    ).scalar_one_or_none()
+
+
+def claim_refresh_token(row: RefreshToken) -> bool:
+    """Mark the token rotated; True for the one caller that did it (the atomic single-use gate)."""
+    result = db.session.execute(
+        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None),
+                                   RefreshToken.revoked_at.is_(None))
+        .values(rotated_at=datetime.now(UTC))
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def deny_access_token(jti: str | None) -> None:
+    if jti:
+        get_store().put(REVOKED_JTI_KEY + jti, "1", _config().tokens.access_token_ttl_seconds)
+
+
+def is_access_token_denied(jti: str | None) -> bool:
+    return bool(jti) and get_store().get(REVOKED_JTI_KEY + str(jti)) is not None
+
+
+def revoke_family(family_id: str) -> int:
+    """Revoke every refresh token of a family and deny the access tokens issued with them."""
+    rows = db.session.execute(
+        db.select(RefreshToken).where(RefreshToken.family_id == family_id)
+    ).scalars().all()
+    now = datetime.now(UTC)
+    for row in rows:
+        if row.revoked_at is None:
+            row.revoked_at = now
+        if row.expires_at > now:
+            deny_access_token(row.access_jti)
+    db.session.commit()
+    return len(rows)
+
+
+def revoke_user_tokens(user: User) -> None:
+    """Revoke every live refresh token of a user (disabled, or every session ended)."""
+    families = db.session.execute(
+        db.select(RefreshToken.family_id).where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .distinct()
+    ).scalars().all()
+    now = datetime.now(UTC)
+    for family in families:
+        for row in db.session.execute(db.select(RefreshToken).where(RefreshToken.family_id == family)).scalars():
+            if row.revoked_at is None:
+                row.revoked_at = now
+            if row.expires_at > now:
+                deny_access_token(row.access_jti)
+    db.session.flush()

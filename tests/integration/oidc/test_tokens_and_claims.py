@@ -1,0 +1,254 @@
+"""Revocation, introspection, claims (companies), consent, keys and the signals that revoke tokens."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.factories import make_company, make_membership
+from tests.integration.oidc.conftest import (
+    API_SECRET,
+    WEB_SECRET,
+    authorize_params,
+    basic,
+    query,
+    verify_jwt,
+)
+
+
+def _tokens(flow, **params):
+    code, _ = flow.code_for("ada", **params)
+    response = flow.exchange(code)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_revoking_a_refresh_token_revokes_its_family(flow, user, client):
+    body = _tokens(flow)
+    response = client.post("/revoke", data={"token": body["refresh_token"], "token_type_hint": "refresh_token"},
+                           headers=basic("web", WEB_SECRET))
+    assert response.status_code == 200
+    refresh = flow.token({"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+                         basic("web", WEB_SECRET))
+    assert refresh.get_json()["error"] == "invalid_grant"
+    assert client.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}).status_code == 401
+
+
+def test_revoking_an_access_token(flow, user, client):
+    body = _tokens(flow)
+    assert client.post("/revoke", data={"token": body["access_token"]}, headers=basic("web", WEB_SECRET)).status_code \
+        == 200
+    info = client.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]})
+    assert info.status_code == 401
+    assert 'error="invalid_token"' in info.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(("data", "headers", "status", "error"), [
+    ({"token": "x"}, {}, 401, "invalid_client"),
+    ({}, "web", 400, "invalid_request"),
+], ids=["no-client", "no-token"])
+def test_revocation_rules(client, data, headers, status, error):
+    response = client.post("/revoke", data=data, headers=basic("web", WEB_SECRET) if headers == "web" else headers)
+    assert response.status_code == status
+    assert response.get_json()["error"] == error
+
+
+def test_revoking_an_unknown_or_foreign_token_is_ok(flow, user, client):
+    body = _tokens(flow)
+    assert client.post("/revoke", data={"token": "unknown"}, headers=basic("web", WEB_SECRET)).status_code == 200
+    assert client.post("/revoke", data={"token": "unknown", "token_type_hint": "id_token"},
+                       headers=basic("web", WEB_SECRET)).status_code == 200
+    # Another client cannot revoke it: the answer is the same, and the token still works.
+    assert client.post("/revoke", data={"token": body["refresh_token"], "client_id": "web-post",
+                                        "client_secret": WEB_SECRET}).status_code == 200
+    refresh = flow.token({"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+                         basic("web", WEB_SECRET))
+    assert refresh.status_code == 200
+
+
+def test_introspection(flow, user, client):
+    body = _tokens(flow)
+    active = client.post("/introspect", data={"token": body["access_token"]}, headers=basic("api", API_SECRET))
+    assert active.status_code == 200
+    result = active.get_json()
+    assert result["active"] is True and result["sub"] == user.public_id and result["client_id"] == "web"
+    refresh = client.post("/introspect", data={"token": body["refresh_token"]}, headers=basic("web", WEB_SECRET))
+    assert refresh.get_json()["active"] is True
+    foreign = client.post("/introspect", data={"token": body["refresh_token"]}, headers=basic("api", API_SECRET))
+    assert foreign.get_json() == {"active": False}
+    assert client.post("/introspect", data={"token": "garbage"},
+                       headers=basic("api", API_SECRET)).get_json() == {"active": False}
+    client.post("/revoke", data={"token": body["access_token"]}, headers=basic("web", WEB_SECRET))
+    assert client.post("/introspect", data={"token": body["access_token"]},
+                       headers=basic("api", API_SECRET)).get_json() == {"active": False}
+
+
+def test_introspection_is_for_confidential_clients(client):
+    response = client.post("/introspect", data={"token": "x", "client_id": "mobile"})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize(("headers", "data", "status", "error"), [
+    ({}, None, 401, None),
+    ({"Authorization": "Bearer not-a-jwt"}, None, 401, "invalid_token"),
+    ({"Authorization": "Basic abc"}, None, 400, "invalid_request"),
+], ids=["none", "garbage", "basic"])
+def test_userinfo_rules(client, headers, data, status, error):
+    response = client.get("/userinfo", headers=headers)
+    assert response.status_code == status
+    if error:
+        assert f'error="{error}"' in response.headers["WWW-Authenticate"]
+
+
+def test_userinfo_refuses_a_token_without_openid(flow, user, client):
+    body = flow.token({"grant_type": "client_credentials"}, basic("api", API_SECRET)).get_json()
+    assert client.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}).status_code in (
+        401, 403)
+
+
+def test_company_claims(flow, user, client):
+    acme = make_company("C-100", name="Acme")
+    beta = make_company("C-200", name="Beta", active=False)
+    make_membership(user, acme, role="order", is_admin=True, branch="Lyon")
+    make_membership(user, beta, role="prices_only")
+    body = _tokens(flow, scope="openid companies")
+    id_token = verify_jwt(client, body["id_token"], audience="web")
+    assert id_token["companies"] == [{"id": "C-100", "name": "Acme", "role": "order", "admin": True,
+                                      "branch": "Lyon"}]
+    assert id_token["company"]["id"] == "C-100"
+    assert (id_token["company_id"], id_token["company_name"], id_token["company_role"], id_token["company_admin"],
+            id_token["company_branch"]) == ("C-100", "Acme", "order", "true", "Lyon")
+    info = client.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}).get_json()
+    assert info["company"] == id_token["company"]
+    refreshed = flow.token({"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+                           basic("web", WEB_SECRET)).get_json()
+    assert verify_jwt(client, refreshed["id_token"], audience="web")["company_id"] == "C-100"
+
+
+def test_no_company_claim_when_several_and_none_chosen(flow, user, client):
+    make_membership(user, make_company("C-300"))
+    make_membership(user, make_company("C-400"))
+    # Without the company_choice flow nobody chose: `company` is absent, `companies` lists both.
+    body = _tokens(flow, scope="openid companies")
+    id_token = verify_jwt(client, body["id_token"], audience="web")
+    assert len(id_token["companies"]) == 2
+    assert "company" not in id_token and "company_id" not in id_token
+
+
+def test_claims_request_parameter(flow, user, client):
+    claims = json.dumps({"id_token": {"phone_number": {"essential": True}}})
+    body = _tokens(flow, scope="openid", claims=claims)
+    id_token = verify_jwt(client, body["id_token"], audience="web")
+    assert id_token["phone_number"] == "+33 1 23 45 67 89"
+    assert "email" not in id_token
+
+
+def test_consent_is_asked_once_and_remembered(flow, user):
+    params = {"client_id": "third", "redirect_uri": "https://third.example.com/cb"}
+    flow.code_for("ada", consent=True, **params)
+    code, _ = flow.code_for(None, **params)  # remembered: no page
+    assert code
+    response = flow.authorize(**authorize_params(prompt="consent", **params))
+    assert response.headers["Location"].startswith("/consent")
+
+
+def test_consent_refused(flow, user):
+    params = authorize_params(client_id="third", redirect_uri="https://third.example.com/cb")
+    location = flow.follow_to_client(flow.authorize(**params), login="ada", consent=False)
+    assert query(location)["error"] == "access_denied"
+
+
+def test_prompt_none_needing_consent(flow, user):
+    flow.code_for("ada")  # signed in
+    response = flow.authorize(**authorize_params(client_id="third", redirect_uri="https://third.example.com/cb",
+                                                 prompt="none"))
+    assert query(response.headers["Location"])["error"] == "consent_required"
+
+
+def test_prompt_login_and_max_age_ask_again(flow, user):
+    flow.code_for("ada")
+    for extra in ({"prompt": "login"}, {"max_age": "0"}):
+        response = flow.authorize(**authorize_params(**extra))
+        assert response.headers["Location"].startswith("/login?"), extra
+        flow.follow_to_client(response, login="ada")
+
+
+def test_id_token_hint_of_someone_else_asks_to_sign_in(flow, user, client):
+    from tests.factories import make_user
+
+    other = make_user(username="bob")
+    body = _tokens(flow)
+    hint = body["id_token"]
+    flow.follow_to_client(flow.authorize(**authorize_params(prompt="login")), login="bob")
+    response = flow.authorize(**authorize_params(id_token_hint=hint, prompt="none"))
+    assert query(response.headers["Location"])["error"] == "login_required"
+    assert other.public_id != user.public_id
+
+
+def test_key_rotation_keeps_old_tokens_verifiable(flow, user, client, app):
+    from idp.oidc.keys import rotate
+
+    before = _tokens(flow)
+    old_kid = __import__("jwt").get_unverified_header(before["id_token"])["kid"]
+    with app.app_context():
+        rotate()
+    after = _tokens(flow)
+    new_kid = __import__("jwt").get_unverified_header(after["id_token"])["kid"]
+    assert new_kid != old_kid
+    kids = {k["kid"] for k in client.get("/jwks").get_json()["keys"]}
+    assert {old_kid, new_kid} <= kids
+    verify_jwt(client, before["id_token"], audience="web")
+    assert client.get("/userinfo", headers={"Authorization": "Bearer " + before["access_token"]}).status_code == 200
+    with app.app_context():
+        rotate()
+    kids = {k["kid"] for k in client.get("/jwks").get_json()["keys"]}
+    assert old_kid not in kids and new_kid in kids
+
+
+def test_disabling_a_user_revokes_their_refresh_tokens(flow, user, app):
+    from idp import accounts
+
+    body = _tokens(flow)
+    with app.app_context():
+        accounts.disable_user(user.email)
+        from idp.extensions import db
+
+        db.session.commit()
+    refresh = flow.token({"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+                         basic("web", WEB_SECRET))
+    assert refresh.get_json()["error"] == "invalid_grant"
+    introspected = flow.client.post("/introspect", data={"token": body["access_token"]},
+                                    headers=basic("api", API_SECRET))
+    assert introspected.get_json() == {"active": False}
+
+
+def test_company_parameter_names_the_company(flow, user, client):
+    make_membership(user, make_company("C-500", name="Five"))
+    make_membership(user, make_company("C-600", name="Six"))
+    body = _tokens(flow, scope="openid companies", company="C-600")
+    assert verify_jwt(client, body["id_token"], audience="web")["company_id"] == "C-600"
+
+
+def test_company_chosen_by_the_company_step(flow, user, client, app):
+    from idp import pipeline
+
+    make_membership(user, make_company("C-700", name="Seven"))
+    chosen = make_company("C-800", name="Eight")
+    make_membership(user, chosen, role="prices_only")
+    params = authorize_params(scope="openid companies")
+    login = flow.authorize(**params)
+    interaction = query(login.headers["Location"])["interaction"]
+    signed_in = flow.actions.submit("/login", {"login": "ada", "password": "Correct-Horse-9-Battery",
+                                               "interaction": interaction}, form_path=login.headers["Location"])
+    # What the company step (idp/flows/company_choice.py) records: the contract the claims read.
+    with app.test_request_context():
+        resume = pipeline.complete(interaction, "company", company_id=chosen.public_id)
+    assert signed_in.headers["Location"] == resume
+    location = flow.follow_to_client(signed_in)
+    body = flow.exchange(query(location)["code"]).get_json()
+    id_token = verify_jwt(client, body["id_token"], audience="web")
+    assert (id_token["company_id"], id_token["company_role"]) == ("C-800", "prices_only")
+    info = client.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}).get_json()
+    assert info["company_id"] == "C-800"

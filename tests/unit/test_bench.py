@@ -1,0 +1,53 @@
+"""The benchmark harness's pure parts: percentiles, ratios, targets and the result's shape (no timing here)."""
+
+from bench import stats
+
+
+def test_percentile_interpolates_between_ranks():
+    assert stats.percentile([], 50) is None
+    assert stats.percentile([7.0], 99) == 7.0
+    assert stats.percentile([1, 2, 3, 4], 50) == 2.5
+    assert stats.percentile(list(range(1, 101)), 99) == 99.01
+    assert stats.percentile([5, 1, 3], 0) == 1
+    assert stats.percentile([5, 1, 3], 100) == 5
+    assert stats.latency_summary([0.010, 0.020, 0.030]) == {"p50_ms": 20.0, "p99_ms": 29.8}
+
+
+def _scenario(rate, p99):
+    return stats.empty_scenario(None, available=True) | {"rate_per_s": rate, "p99_ms": p99}
+
+
+def test_ratios_targets_and_shape():
+    names = [name for name, _label in stats.SCENARIOS]
+    servers = {
+        "ours": {"scenarios": {n: _scenario(100.0, 10.0) for n in names}, "rss_mb_per_worker": [80.0, 130.0]},
+        "peer": {"scenarios": {n: _scenario(50.0, 20.0) for n in names} | {"jwks": stats.empty_scenario("down")},
+                 "rss_mb_per_worker": [60.0]},
+    }
+    result = {key: {} for key in stats.RESULT_KEYS} | {"servers": servers, "argon2": {"ours_verifications_per_s": 110}}
+    result["ratios"] = stats.ratios(servers)
+    assert result["ratios"]["client_credentials"] == {"rate": 2.0, "p99": 0.5, "per_cpu_s": None}
+    assert result["ratios"]["jwks"] == {"rate": None, "p99": None, "per_cpu_s": None}
+    result["targets"] = stats.targets(result)
+    verdicts = {item["name"]: item["ok"] for item in result["targets"]}
+    assert verdicts["client_credentials grants/s"] is True
+    assert verdicts["complete sign-ins/s"] is True  # 100 of 110 is above 85 %
+    assert verdicts["p99 latency, jwks"] is None  # the peer's figure is missing
+    assert verdicts["RSS per worker after the run"] is False  # the worst worker counts
+    assert stats.check_shape(result) == []
+    del result["servers"]["peer"]["scenarios"]["signin"]["p99_ms"]
+    assert stats.check_shape(result) == ["servers.peer.scenarios.signin.p99_ms: missing"]
+    table = stats.format_table(result)
+    assert "client_credentials" in table and "[MISS] RSS per worker" in table
+    assert "| signin | 100.0 |" in stats.markdown(result)
+
+
+def test_a_shared_core_moves_the_verdict_to_operations_per_cpu_second():
+    def shared(rate, per_cpu):
+        return _scenario(rate, 10.0) | {"server_cpu_pct": 50.0, "rate_per_cpu_s": per_cpu}
+
+    servers = {"ours": {"scenarios": {"client_credentials": shared(300.0, 1200.0)}},
+               "peer": {"scenarios": {"client_credentials": shared(400.0, 800.0)}}}
+    item = stats.targets({"servers": servers})[0]
+    assert item["value"] == {"ratio": 0.75, "ratio_per_cpu_s": 1.5}
+    assert (item["basis"], item["ok"]) == ("per CPU-second", True)
