@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import update
 
 from idp import accounts, audit, companies
 from idp.extensions import db
@@ -20,7 +19,7 @@ from idp.mail import queue_email
 from idp.models import AccountRequest, Membership, User
 from idp.models.base import utcnow
 from idp.models.companies import MembershipStatus
-from idp.models.requests import RequestStatus
+from idp.models.requests import RequestStatus, decide_pending
 
 MAX_PEOPLE = 20
 
@@ -50,18 +49,8 @@ def file(*, customer_number: str, company_name: str, address: str, city: str, po
 
 
 def _decide(request: AccountRequest, status: RequestStatus, actor: User | None, **values: Any) -> bool:
-    # The conditional UPDATE is the gate: two operators approving at once create accounts once.
-    result = db.session.execute(
-        update(AccountRequest)
-        .where(AccountRequest.id == request.id, AccountRequest.status == RequestStatus.PENDING)
-        .values(status=status, decided_at=utcnow(), decided_by_id=actor.id if actor else None, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        db.session.rollback()
-        return False
-    db.session.refresh(request)
-    return True
+    # Two operators approving at once create the accounts once.
+    return decide_pending(request, status, actor.id if actor else None, **values)
 
 
 def approve(request: AccountRequest, actor: User | None) -> int:

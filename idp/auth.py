@@ -8,6 +8,7 @@ import time
 from flask import g, session
 
 from idp import audit
+from idp.companies import SESSION_COMPANY
 from idp.extensions import db
 from idp.models import User
 from idp.pipeline import SessionFacts
@@ -77,6 +78,7 @@ def session_facts() -> SessionFacts:
         auth_time=session.get("auth_time"),
         amr=tuple(session.get("amr", ())),
         sid=session.get("sid"),
+        company=session.get(SESSION_COMPANY),
     )
 
 

@@ -292,19 +292,8 @@ def operators() -> None:
 @click.pass_context
 def operators_add(ctx: click.Context, email: str) -> None:
     """Make the account EMAIL an operator of the platform."""
-    from idp import audit
-    from idp.extensions import db as database
-    from idp.models import User
-
-    app = _app(ctx.parent)
-    with app.app_context():
-        user = User.find_by_email(email)
-        if user is None:
-            raise click.ClickException(f"no account for {email}")
-        user.is_operator = True
-        audit.record("user.operator_granted", user=user, by="cli")
-        database.session.commit()
-        click.echo(f"{user.email} is an operator.")
+    user_email = _set_operator(ctx, email, True)
+    click.echo(f"{user_email} is an operator.")
 
 
 @operators.command("remove")
@@ -312,6 +301,11 @@ def operators_add(ctx: click.Context, email: str) -> None:
 @click.pass_context
 def operators_remove(ctx: click.Context, email: str) -> None:
     """Take the operator role back from the account EMAIL."""
+    user_email = _set_operator(ctx, email, False)
+    click.echo(f"{user_email} is no longer an operator.")
+
+
+def _set_operator(ctx: click.Context, email: str, operator: bool) -> str:
     from idp import audit
     from idp.extensions import db as database
     from idp.models import User
@@ -321,10 +315,10 @@ def operators_remove(ctx: click.Context, email: str) -> None:
         user = User.find_by_email(email)
         if user is None:
             raise click.ClickException(f"no account for {email}")
-        user.is_operator = False
-        audit.record("user.operator_revoked", user=user, by="cli")
+        user.is_operator = operator
+        audit.record("user.operator_granted" if operator else "user.operator_revoked", user=user, by="cli")
         database.session.commit()
-        click.echo(f"{user.email} is no longer an operator.")
+        return user.email
 
 
 @main.group()

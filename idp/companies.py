@@ -28,7 +28,7 @@ from idp.mail import queue_email
 from idp.models import AccessRequest, Company, Membership, User
 from idp.models.base import utcnow
 from idp.models.companies import MembershipStatus
-from idp.models.requests import RequestStatus
+from idp.models.requests import RequestStatus, decide_pending
 
 REMIND_INTERVAL = timedelta(days=1)
 SESSION_COMPANY = "company"  # the SSO session's active company (a Company.public_id), set by picker and /tools
@@ -75,7 +75,8 @@ def chosen_company_id(interaction: Any, memberships: Sequence[Membership]) -> st
     In order: the company recorded by the company step (`interaction.done["company"]
     ["company_id"]`) if the person is still an active member of it; else the client's
     `company` authorization parameter (a company public_id or external identifier) if it names
-    one of `memberships`; else the only membership when there is exactly one. `memberships`
+    one of `memberships`; else the session's active company (chosen earlier, or on /tools);
+    else the only membership when there is exactly one. `memberships`
     must be `active_memberships(user)`. Pure: reads only its arguments.
     """
     proven = (interaction.done or {}).get("company") or {}
@@ -85,6 +86,10 @@ def chosen_company_id(interaction: Any, memberships: Sequence[Membership]) -> st
     hinted = find_membership(memberships, (interaction.params or {}).get("company"))
     if hinted is not None:
         return hinted.company.public_id
+    session = getattr(interaction, "session", None)
+    remembered = find_membership(memberships, getattr(session, "company", None))
+    if remembered is not None:
+        return remembered.company.public_id
     if len(memberships) == 1:
         return memberships[0].company.public_id
     return None
@@ -276,18 +281,7 @@ def remind(request: AccessRequest, user: User) -> bool:
 
 
 def _decide(request: AccessRequest, status: RequestStatus, actor: User, **values: Any) -> bool:
-    """Move a pending request to `status`; only one caller can win (the UPDATE is the gate)."""
-    result = db.session.execute(
-        update(AccessRequest)
-        .where(AccessRequest.id == request.id, AccessRequest.status == RequestStatus.PENDING)
-        .values(status=status, decided_at=utcnow(), decided_by_id=actor.id, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        db.session.rollback()
-        return False
-    db.session.refresh(request)
-    return True
+    return decide_pending(request, status, actor.id, **values)
 
 
 def withdraw(request: AccessRequest, user: User) -> None:

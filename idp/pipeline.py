@@ -30,6 +30,7 @@ class SessionFacts:
     auth_time: int | None = None
     amr: tuple[str, ...] = ()
     sid: str | None = None
+    company: str | None = None  # the session's active company (a Company.public_id), from /tools or a pick
 
 
 @dataclass

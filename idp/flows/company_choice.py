@@ -63,6 +63,9 @@ def company_needed(interaction: Interaction) -> str | None:
         # done["company"]; under prompt=none nothing can be recorded and chosen_company_id()
         # reads the hint itself.
         return None if "none" in interaction.prompts else "company_hint"
+    if "none" in interaction.prompts and find_membership(memberships, interaction.session.company) is not None:
+        # Without a page nothing is recorded; chosen_company_id() reads the session's company.
+        return None
     # With no admitted membership there is nothing to choose: portal_access refuses.
     if not _choices(interaction, memberships):
         return None

@@ -80,3 +80,25 @@ class AccountRequest(db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+def decide_pending(request: AccessRequest | AccountRequest, status: RequestStatus, actor_id: int | None,
+                   **values: Any) -> bool:
+    """Move a pending request to `status`; False when it was no longer pending.
+
+    The conditional UPDATE is the gate: of two people deciding at once, only one wins.
+    """
+    from sqlalchemy import update
+
+    model = type(request)
+    result = db.session.execute(
+        update(model)
+        .where(model.id == request.id, model.status == RequestStatus.PENDING)
+        .values(status=status, decided_at=utcnow(), decided_by_id=actor_id, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        return False
+    db.session.refresh(request)
+    return True

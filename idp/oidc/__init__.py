@@ -34,6 +34,18 @@ def init_app(app: Flask) -> None:
     # weak=False: the receivers stay connected for the life of the process.
     signals.user_disabled.connect(_on_user_gone, weak=False)
     signals.sessions_ended.connect(_on_user_gone, weak=False)
+    signals.memberships_changed.connect(_on_memberships_changed, weak=False)
+
+
+def _on_memberships_changed(user: Any, **_: Any) -> None:
+    """A role, admin flag or membership changed: refresh tokens go, so that the portals' next
+    tokens come through the pipeline again, where portal_access rechecks the role."""
+    from flask import current_app
+
+    from idp.oidc.tokens import revoke_user_tokens
+
+    if "idp.server" in current_app.extensions:
+        revoke_user_tokens(user)
 
 
 def _on_user_gone(user: Any, **_: Any) -> None:

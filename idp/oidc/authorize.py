@@ -26,9 +26,9 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from idp import auth, pipeline
+from idp.companies import active_memberships, chosen_company_id
 from idp.errors import error_response
 from idp.extensions import csrf
-from idp.oidc.claims import active_memberships
 from idp.oidc.tokens import Principal, verify_id_token_hint
 from idp.pipeline import Interaction
 
@@ -199,17 +199,6 @@ def _continue(interaction: Interaction) -> ResponseReturnValue:
     return _issue_code(interaction)
 
 
-def _company_from_request(user: Any, params: dict[str, str]) -> str | None:
-    """The client's `company` parameter (public or external id), when it names an active membership."""
-    wanted = params.get("company")
-    if not wanted:
-        return None
-    for membership in active_memberships(user):
-        if wanted in (membership.company.public_id, membership.company.external_id):
-            return membership.company.public_id
-    return None
-
-
 def _issue_code(interaction: Interaction) -> ResponseReturnValue:
     params = {k: v for k, v in interaction.params.items() if not k.startswith("_")}
     facts = interaction.session
@@ -221,7 +210,8 @@ def _issue_code(interaction: Interaction) -> ResponseReturnValue:
         except ValueError:
             claims_request = None
     principal = Principal(user=interaction.user, auth_time=facts.auth_time, amr=list(facts.amr), sid=facts.sid,
-                          company_id=company.get("company_id") or _company_from_request(interaction.user, params),
+                          company_id=company.get("company_id")
+                          or chosen_company_id(interaction, active_memberships(interaction.user)),
                           nonce=params.get("nonce"),
                           claims_request=claims_request if isinstance(claims_request, dict) else None)
     server = _server()

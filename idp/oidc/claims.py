@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.extensions import db
-from idp.models import Company, Membership, User
-from idp.models.companies import MembershipStatus
+from idp.companies import active_memberships
+from idp.models import Membership, User
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": ("name", "given_name", "family_name", "preferred_username", "locale", "updated_at"),
@@ -48,15 +47,6 @@ def _standard(user: User, names: set[str]) -> dict[str, Any]:
         "phone_number_verified": False,
     }
     return {name: values[name] for name in names if name in values and values[name] not in (None, "")}
-
-
-def active_memberships(user: User) -> list[Membership]:
-    """The user's active memberships of active companies, in a stable order."""
-    return list(db.session.execute(
-        db.select(Membership).join(Company)
-        .where(Membership.user_id == user.id, Membership.status == MembershipStatus.ACTIVE, Company.active.is_(True))
-        .order_by(Company.name, Company.id)
-    ).scalars())
 
 
 def _company_object(membership: Membership) -> dict[str, Any]:
@@ -103,6 +93,17 @@ def requested_claim_names(claims_request: dict[str, Any] | None, target: str) ->
         return set()
     part = claims_request.get(target)
     return {str(name) for name in part} if isinstance(part, dict) else set()
+
+
+def releasable_claim_names(names: set[str], client_scopes: list[str] | tuple[str, ...]) -> set[str]:
+    """Of individually requested `names`, the user claims this provider supports under a scope the client may use.
+
+    Unknown names are dropped (OIDC Core 5.5), and so are claims of scopes outside the client's configuration.
+    """
+    allowed: set[str] = set()
+    for scope in client_scopes:
+        allowed.update(SCOPE_CLAIMS.get(scope, ()))
+    return set(names) & allowed
 
 
 def user_claims(user: User, scopes: list[str] | set[str], company_public_id: str | None = None,

@@ -10,7 +10,8 @@ from flask.typing import ResponseReturnValue
 from idp.extensions import db
 from idp.models import User
 from idp.oidc import tokens
-from idp.oidc.claims import ACR_VALUES, CLAIMS_SUPPORTED, SCOPES_SUPPORTED, user_claims
+from idp.oidc.claims import ACR_VALUES, CLAIMS_SUPPORTED, SCOPES_SUPPORTED, releasable_claim_names, user_claims
+from idp.oidc.clients import query_client
 from idp.oidc.keys import keyring
 
 bp = Blueprint("oidc_api", __name__)
@@ -80,16 +81,25 @@ def userinfo() -> ResponseReturnValue:
     if user is None or not user.is_active:
         return _bearer_error("invalid_token", 401, "The access token is invalid, expired or revoked.")
     company = _company_public_id(user, claims.get("company_id"))
-    response = jsonify(user_claims(user, scopes, company))
+    response = jsonify(user_claims(user, scopes, company, _requested_claims(claims)))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _requested_claims(claims: dict[str, Any]) -> set[str]:
+    """The claims asked for under `claims.userinfo` at sign-in, still within what the client may have."""
+    names = claims.get(tokens.USERINFO_CLAIMS)
+    client = query_client(claims.get("client_id"))
+    if not isinstance(names, list) or client is None:
+        return set()
+    return releasable_claim_names({str(name) for name in names}, client.config.scopes)
 
 
 def _company_public_id(user: User, external_id: str | None) -> str | None:
     """The company chosen at sign-in, carried by the access token as its external id."""
     if not external_id:
         return None
-    from idp.oidc.claims import active_memberships
+    from idp.companies import active_memberships
 
     for membership in active_memberships(user):
         if membership.company.external_id == external_id:

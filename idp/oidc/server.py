@@ -18,7 +18,7 @@ from flask import Flask, current_app
 from idp.extensions import db
 from idp.models import User
 from idp.oidc import tokens
-from idp.oidc.claims import requested_claim_names, user_claims
+from idp.oidc.claims import releasable_claim_names, requested_claim_names, user_claims
 from idp.oidc.clients import query_client
 from idp.oidc.tokens import Principal, RefreshCredential
 from idp.store import put_json, take_json
@@ -117,9 +117,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         user = db.session.get(User, data["user_id"])
         if user is None or not user.is_active:
             return None
+        claims_request = data.get("claims_request")
+        userinfo = releasable_claim_names(requested_claim_names(claims_request, "userinfo"),
+                                          self.request.client.config.scopes)
         return Principal(user=user, auth_time=data.get("auth_time"), amr=list(data.get("amr") or []),
                          sid=data.get("sid"), company_id=data.get("company_id"), family_id=data["family_id"],
-                         jti=data["jti"], nonce=data.get("nonce"), claims_request=data.get("claims_request"))
+                         jti=data["jti"], nonce=data.get("nonce"), claims_request=claims_request,
+                         userinfo_claims=sorted(userinfo))
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -176,7 +180,7 @@ def id_token_for(token: dict[str, Any], client: Any, principal: Principal) -> st
     alg = client.id_token_signed_response_alg or "RS256"
     now = int(time.time())
     scopes = (token.get("scope") or "").split()
-    extra = requested_claim_names(principal.claims_request, "id_token")
+    extra = releasable_claim_names(requested_claim_names(principal.claims_request, "id_token"), client.config.scopes)
     claims = user_claims(principal.user, scopes, principal.company_id, extra)
     claims.update({
         "iss": _config().issuer,

@@ -29,6 +29,7 @@ from idp.oidc.keys import keyring
 from idp.store import get_store
 
 REVOKED_JTI_KEY = "revoked-jti:"  # TTL: tokens.access_token_ttl_seconds
+USERINFO_CLAIMS = "userinfo_claims"  # access-token claim: names requested under `claims.userinfo`
 
 
 def token_hash(raw: str) -> str:
@@ -52,6 +53,7 @@ class Principal:
     jti: str = field(default_factory=new_id)
     nonce: str | None = None
     claims_request: dict[str, Any] | None = None
+    userinfo_claims: list[str] = field(default_factory=list)  # asked for under `claims.userinfo`, filtered
 
     def get_user_id(self) -> str:
         return self.user.public_id
@@ -62,7 +64,11 @@ class Principal:
 
     def context(self) -> dict[str, Any]:
         """What a refresh family remembers of the sign-in."""
-        return {"auth_time": self.auth_time, "amr": self.amr, "sid": self.sid, "company_id": self.company_id}
+        context: dict[str, Any] = {"auth_time": self.auth_time, "amr": self.amr, "sid": self.sid,
+                                   "company_id": self.company_id}
+        if self.userinfo_claims:
+            context["userinfo_claims"] = self.userinfo_claims
+        return context
 
 
 def _config() -> Any:
@@ -140,6 +146,9 @@ def access_token_claims(client_id: str, scope: str, principal: Principal | None,
         claims["sid"] = principal.sid
     if "companies" in scope.split():
         claims.update(company_claims(principal.user, principal.company_id))
+    if principal.userinfo_claims:
+        # Private claim: what /userinfo releases beyond the scopes (the `claims` request parameter).
+        claims[USERINFO_CLAIMS] = sorted(principal.userinfo_claims)
     return claims
 
 
@@ -194,7 +203,8 @@ class RefreshCredential:
     def principal(self, user: User) -> Principal:
         context = json.loads(self.row.context or "{}")
         return Principal(user=user, auth_time=context.get("auth_time"), amr=list(context.get("amr") or []),
-                         sid=context.get("sid"), company_id=context.get("company_id"), family_id=self.row.family_id)
+                         sid=context.get("sid"), company_id=context.get("company_id"), family_id=self.row.family_id,
+                         userinfo_claims=[str(name) for name in context.get("userinfo_claims") or []])
 
 
 def find_refresh_token(raw: str) -> RefreshToken | None:

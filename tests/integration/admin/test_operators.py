@@ -91,3 +91,29 @@ def test_operator_pages_list_companies_and_audit(app):
     assert "Alpha" in page and "Beta" not in page
     assert "Operator" in olivia.client.get("/admin/operator/").get_data(as_text=True)
     assert "user.signed_in" in olivia.client.get("/admin/operator/audit").get_data(as_text=True)
+
+
+def test_a_role_change_ends_the_portals_refresh_tokens_and_rechecks_access(app, smtp):
+    """A role the portal does not admit never yields a token for it, not even by refresh."""
+    company = make_company("C-1", name="Alpha")
+    admin_user = make_user("claire@example.com")
+    make_membership(admin_user, company, role="order", is_admin=True)
+    user = make_user("ana@example.com")
+    make_membership(user, company, role="order")
+    ana = browser(app)
+    body = tokens(ana.client, walk(ana, authorize(ana.client), login="ana@example.com"))
+    rotated = refresh(ana.client, body)
+    assert rotated.status_code == 200
+
+    claire = browser(app)
+    claire.login("claire@example.com", PASSWORD)
+    members = f"/admin/companies/{company.public_id}/members"
+    changed = claire.submit(f"{members}/{user.public_id}/role", {"role": "prices_only", "branch": ""},
+                            form_path=members)
+    assert changed.status_code == 302
+    # The current refresh token, valid a moment ago, is refused...
+    response = refresh(ana.client, rotated.get_json())
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
+    # ...and a new sign-in to the shop is refused by the portal-access step.
+    page = walk(ana, authorize(ana.client))
+    assert page.status_code == 403 and "No access to this portal" in page.get_data(as_text=True)

@@ -6,6 +6,7 @@ import pytest
 
 from idp.companies import active_memberships, chosen_company_id
 from idp.flows.company_choice import company_needed, portal_access_needed
+from idp.pipeline import SessionFacts
 from tests.factories import PASSWORD, make_company, make_membership, make_user
 from tests.integration.companies_helpers import (
     CATALOGUE,
@@ -131,13 +132,32 @@ def test_disabled_memberships_vanish_from_claims(client, actions, two_companies,
     assert [c["id"] for c in claims["companies"]] == ["C-1"]
 
 
+def test_prompt_none_uses_the_company_remembered_in_the_session(client, actions, two_companies):
+    walk(actions, authorize(client), login="ana@example.com", choose="Beta")
+    location = walk(actions, authorize(client, prompt="none"))
+    assert isinstance(location, str) and location.startswith(SHOP) and "code" in query(location)
+    assert id_token(client, tokens(client, location))["company_id"] == "C-2"
+    # The company switched on /tools is the one a silent sign-in uses next.
+    _, token = actions.get_form("/tools")
+    client.post("/tools/company", data={"csrf_token": token, "company_id": two_companies.alpha.public_id})
+    location = walk(actions, authorize(client, prompt="none"))
+    assert id_token(client, tokens(client, location))["company_id"] == "C-1"
+
+
+def test_prompt_none_without_a_remembered_company_asks_for_interaction(client, actions, two_companies):
+    actions.login("ana@example.com", PASSWORD)  # signed in at the provider, no company chosen yet
+    location = walk(actions, authorize(client, prompt="none"))
+    assert query(location)["error"] == "interaction_required"
+
+
 def test_the_company_hint_is_used_when_usable(app, two_companies):
     """Pipeline level: a `company` parameter naming a membership skips the picker and is the choice."""
     user = two_companies.user
     memberships = active_memberships(user)
 
     def interaction(prompts=(), **params):
-        return SimpleNamespace(user=user, client_id="shop", params=params, done={}, prompts=set(prompts))
+        return SimpleNamespace(user=user, client_id="shop", params=params, done={}, prompts=set(prompts),
+                               session=SessionFacts(user_id=user.id))
 
     assert company_needed(interaction()) == "several_companies"
     # Interactive: recorded by the view without a page; under prompt=none, read from the hint.

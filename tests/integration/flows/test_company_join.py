@@ -319,3 +319,4 @@ def test_a_pending_request_closes_when_its_requester_becomes_the_first_admin(app
     db.session.commit()
     assert join(hugo, "C-10001", CODE).headers["Location"] == "/tools"
     assert [r.status for r in access_requests(company)] == ["approved"]
+

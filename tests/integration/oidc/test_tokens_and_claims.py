@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from tests.factories import make_company, make_membership
+from tests.factories import make_company, make_membership, make_user
 from tests.integration.oidc.conftest import (
     API_SECRET,
+    WEB_REDIRECT,
     WEB_SECRET,
     authorize_params,
     basic,
@@ -18,7 +19,11 @@ from tests.integration.oidc.conftest import (
 
 
 def _tokens(flow, **params):
-    code, _ = flow.code_for("ada", **params)
+    return _tokens_for(flow, "ada", **params)
+
+
+def _tokens_for(flow, login, **params):
+    code, _ = flow.code_for(login, **params)
     response = flow.exchange(code)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()
@@ -143,6 +148,69 @@ def test_claims_request_parameter(flow, user, client):
     id_token = verify_jwt(client, body["id_token"], audience="web")
     assert id_token["phone_number"] == "+33 1 23 45 67 89"
     assert "email" not in id_token
+
+
+def _userinfo(client, access_token):
+    response = client.get("/userinfo", headers={"Authorization": "Bearer " + access_token})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+USERINFO_REQUEST = json.dumps({"userinfo": {"email": {"essential": True}, "phone_number": None,
+                                            "frobnicate": {"essential": True}}})
+
+
+def test_claims_request_parameter_for_userinfo(flow, user, client):
+    body = _tokens(flow, scope="openid", claims=USERINFO_REQUEST)
+    info = _userinfo(client, body["access_token"])
+    assert info["email"] == user.email
+    assert info["phone_number"] == "+33 1 23 45 67 89"
+    assert "frobnicate" not in info  # an unknown claim is ignored
+    assert "given_name" not in info and "email_verified" not in info  # nothing else than asked for
+    # Asked for the UserInfo endpoint only: the ID token keeps to the scope.
+    id_token = verify_jwt(client, body["id_token"], audience="web")
+    assert "email" not in id_token and "phone_number" not in id_token
+    access = verify_jwt(client, body["access_token"], audience="web", typ="at+jwt")
+    assert access["userinfo_claims"] == ["email", "phone_number"]
+    # The refresh family keeps them.
+    refreshed = flow.token({"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+                           basic("web", WEB_SECRET)).get_json()
+    assert _userinfo(client, refreshed["access_token"])["email"] == user.email
+    # Without the parameter, the scope alone.
+    plain = _userinfo(client, _tokens(flow, scope="openid")["access_token"])
+    assert "email" not in plain and "phone_number" not in plain
+
+
+def test_claims_request_for_userinfo_without_a_value(flow, client):
+    person = make_user(username="grace", given_name="Grace")
+    body = _tokens_for(flow, "grace", scope="openid", claims=USERINFO_REQUEST)
+    info = _userinfo(client, body["access_token"])
+    assert info["email"] == person.email
+    assert "phone_number" not in info  # the user has none: omitted, not null
+
+
+@pytest.mark.parametrize("config_overrides", [{"clients": [
+    {"client_id": "web", "secret": WEB_SECRET, "redirect_uris": [WEB_REDIRECT], "scopes": ["openid", "profile"]},
+]}])
+def test_claims_request_stays_within_the_client_scopes(flow, user, client):
+    claims = json.dumps({"userinfo": {"email": None, "given_name": None},
+                         "id_token": {"phone_number": None, "family_name": None}})
+    body = _tokens(flow, scope="openid", claims=claims)
+    info = _userinfo(client, body["access_token"])
+    assert info["given_name"] == "Ada"
+    assert "email" not in info
+    id_token = verify_jwt(client, body["id_token"], audience="web")
+    assert id_token["family_name"] == "Lovelace"
+    assert "phone_number" not in id_token
+
+
+@pytest.mark.parametrize("claims", ["{", '["userinfo"]', '"userinfo"'])
+def test_malformed_claims_request(flow, user, claims):
+    params = authorize_params(claims=claims)
+    result = query(flow.authorize(**params).headers["Location"])
+    assert result["error"] == "invalid_request"
+    assert result["error_description"] == "Invalid 'claims' parameter."
+    assert result["state"] == params["state"]
 
 
 def test_consent_is_asked_once_and_remembered(flow, user):
