@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, url_for
+from flask import current_app, session, url_for
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit, auth, links, signals
@@ -88,6 +88,15 @@ def set_password(user: User, password: str) -> None:
     auth.end_all_sessions(user)
     signals.sessions_ended.send(user)
     audit.record("user.password_changed", user=user)
+
+
+def set_own_password(user: User, password: str) -> list[str]:
+    """The signed-in person sets their password: every other session ends, this one goes on
+    under a fresh id with the same proofs, which are returned."""
+    amr = list(session.get("amr", ["pwd"]))
+    set_password(user, password)
+    auth.sign_in(user, amr)
+    return amr
 
 
 def disable_user(email: str, actor: User | None = None) -> User:

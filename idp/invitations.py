@@ -11,6 +11,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app, url_for
+from flask_babel import gettext as _
 from sqlalchemy import update
 
 from idp import audit, links
@@ -61,19 +62,21 @@ def invite(company: Company, email: str, role: str, branch: str | None = None, a
     """
     config = current_app.config["IDP"]
     if "invitation" not in current_app.extensions["idp.flows"]:
-        raise InvitationError("invitations need the invitation flow in the configuration")
+        raise InvitationError(_("Invitations need the invitation flow in the configuration."))
     if role not in config.roles:
-        raise InvitationError(f"unknown role {role!r}; use one of {', '.join(config.roles)}")
+        raise InvitationError(_("Unknown role %(role)s; use one of %(roles)s.", role=role,
+                                roles=", ".join(config.roles)))
     try:
         address = check_email(email)
-    except AccountError as exc:
-        raise InvitationError(str(exc)) from None
+    except AccountError:
+        raise InvitationError(_("This email address is not valid.")) from None
     existing = User.find_by_email(address)
     if existing is not None:
         membership = db.session.execute(db.select(Membership).where(
             Membership.user_id == existing.id, Membership.company_id == company.id)).scalar_one_or_none()
         if membership is not None and membership.is_active:
-            raise InvitationError(f"{address} is already a member of {company.name}")
+            raise InvitationError(_("%(email)s is already a member of %(company)s.", email=address,
+                                    company=company.name))
         locale = locale or existing.locale
     for earlier in pending_for(company, address):
         earlier.revoked_at = utcnow()
@@ -92,7 +95,7 @@ def invite(company: Company, email: str, role: str, branch: str | None = None, a
 def resend(invitation: Invitation, actor: User | None = None) -> None:
     """Email a fresh link (the previous one stops working) and restart the validity period."""
     if invitation.accepted_at is not None or invitation.revoked_at is not None:
-        raise InvitationError("this invitation was already accepted or revoked")
+        raise InvitationError(_("This invitation was already accepted or revoked."))
     raw = _new_token(invitation)
     _send(invitation, raw)
     audit.record("invitation.resent", actor=actor, company=invitation.company, invitation=invitation.id)
@@ -101,7 +104,7 @@ def resend(invitation: Invitation, actor: User | None = None) -> None:
 def revoke(invitation: Invitation, actor: User | None = None) -> None:
     """Withdraw an invitation; its link then leads to a page saying it is no longer valid."""
     if invitation.accepted_at is not None:
-        raise InvitationError("this invitation was already accepted")
+        raise InvitationError(_("This invitation was already accepted."))
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
         audit.record("invitation.revoked", actor=actor, company=invitation.company, invitation=invitation.id)
@@ -131,7 +134,7 @@ def accept(invitation: Invitation, user: User) -> Membership:
     """Make `user` an active member as the invitation says; only its own address may accept it."""
     if user.email != invitation.email:
         audit.record("invitation.refused", user=user, invitation=invitation.id, reason="other_account")
-        raise InvitationError("this invitation was sent to another address")
+        raise InvitationError(_("This invitation was sent to another address."))
     now = utcnow()
     # The conditional UPDATE is the single-use gate: of two racing acceptances, one wins.
     result = db.session.execute(
@@ -141,7 +144,7 @@ def accept(invitation: Invitation, user: User) -> Membership:
         .values(accepted_at=now, accepted_by_id=user.id)
     )
     if result.rowcount != 1:
-        raise InvitationError("this invitation is no longer valid")
+        raise InvitationError(_("This invitation is no longer valid."))
     membership = db.session.execute(db.select(Membership).where(
         Membership.user_id == user.id, Membership.company_id == invitation.company_id)).scalar_one_or_none()
     if membership is None:

@@ -6,6 +6,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from idp.config import PasswordPolicyConfig
+from idp.models import User
 from idp.passwords import policy_problems
 
 
@@ -47,6 +48,12 @@ def new_password_errors(password: str, confirmation: str, *, personal: tuple[str
         errors.append(_("The two passwords are not the same."))
     errors += problem_messages(policy_problems(password, policy, personal=personal), policy)
     return errors
+
+
+def password_errors_for(user: User, password: str, confirmation: str) -> list[str]:
+    """new_password_errors for an existing account: its address and names are off limits."""
+    return new_password_errors(password, confirmation,
+                               personal=personal_words(user.email, user.given_name, user.family_name))
 
 
 def personal_words(email: str, *names: str | None) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from idp.forms import ConfirmForm
 from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
-from idp.password_rules import new_password_errors, personal_words, policy_summary
+from idp.password_rules import password_errors_for, policy_summary
 from idp.pipeline import Flow
 from idp.timing import rehearse_email
 
@@ -94,14 +94,10 @@ def password() -> ResponseReturnValue:
         audit.record("user.password_change_refused", user=user, reason="wrong_current_password")
         db.session.commit()
         return _page(user, password_errors=[_("Your current password is not correct.")], status=400)
-    errors = new_password_errors(form.password.data, form.password_confirm.data,
-                                 personal=personal_words(user.email, user.given_name, user.family_name))
+    errors = password_errors_for(user, form.password.data, form.password_confirm.data)
     if errors:
         return _page(user, password_errors=errors, status=400)
-    amr = list(session.get("amr", ["pwd"]))
-    accounts.set_password(user, form.password.data)
-    # Every other session ends with the old password; this one goes on with a fresh id.
-    auth.sign_in(user, amr)
+    accounts.set_own_password(user, form.password.data)
     db.session.commit()
     flash(_("Your password has been changed. Your other sessions have been signed out."), "success")
     return redirect(url_for("account.index"))

@@ -27,7 +27,7 @@ from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
 from idp.models.users import UserStatus
-from idp.password_rules import new_password_errors, personal_words, policy_summary
+from idp.password_rules import password_errors_for, policy_summary
 from idp.pipeline import Flow
 from idp.timing import SteadyClock, rehearse_email
 
@@ -122,8 +122,7 @@ def reset(token: str) -> ResponseReturnValue:
         if not form.validate_on_submit():
             errors = [_("Enter your new password twice.")]
         else:
-            errors = new_password_errors(form.password.data, form.password_confirm.data,
-                                         personal=personal_words(user.email, user.given_name, user.family_name))
+            errors = password_errors_for(user, form.password.data, form.password_confirm.data)
         if not errors:
             if links.redeem(token, PURPOSE) is None:  # the single-use gate: a racing click lost
                 return _invalid_link()

@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, Length
 from idp import accounts, audit, auth, pipeline
 from idp.extensions import db
 from idp.i18n import safe_next
-from idp.password_rules import new_password_errors, personal_words, policy_summary
+from idp.password_rules import password_errors_for, policy_summary
 from idp.pipeline import Flow, Interaction, Step
 
 bp = Blueprint("set_password", __name__)
@@ -49,16 +49,12 @@ def set_password() -> ResponseReturnValue:
         if not form.validate_on_submit():
             errors = [_("Enter your new password twice.")]
         else:
-            errors = new_password_errors(form.password.data, form.password_confirm.data,
-                                         personal=personal_words(user.email, user.given_name, user.family_name))
+            errors = password_errors_for(user, form.password.data, form.password_confirm.data)
             if not errors and current_app.extensions["idp.hasher"].verify(user.password_hash, form.password.data):
                 errors = [_("Choose a password different from the one you were given.")]
         if not errors:
-            amr = list(session.get("amr", ["pwd"]))
-            accounts.set_password(user, form.password.data)
+            amr = accounts.set_own_password(user, form.password.data)
             audit.record("user.first_password_set", user=user)
-            # set_password ended every session, this one included: open a fresh one, same proofs.
-            auth.sign_in(user, amr)
             db.session.commit()
             interaction = pipeline.load(form.interaction.data)
             if interaction is not None:
