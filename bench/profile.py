@@ -1,6 +1,6 @@
 """`--profile`: where ours spends its time in each scenario, sampled by py-spy from outside.
 
-py-spy (`.venv/bin/pip install py-spy`; not a dependency of the project) samples the gunicorn
+py-spy (`.venv/bin/pip install py-spy`; not a dependency of the project) samples the granian
 workers during the timed window without touching their code. Two views are recorded at once: "wall" (threads
 running or waiting in a system call) and "gil" (the thread holding the GIL). The collapsed stacks
 (bench/results/profile-<scenario>-<view>.txt; any flame-graph tool reads them) are summarised in

@@ -5,12 +5,12 @@ Options (each also from the environment):
   --concurrency N    concurrent clients (IDP_BENCH_CONCURRENCY, default 32)
   --quick            2 s per scenario (5 s for sign-ins), a smoke run (IDP_BENCH_QUICK=1)
   --no-peer          skip the peer (IDP_BENCH_NO_PEER=1)
-  --workers/--threads  gunicorn workers and threads of ours (IDP_BENCH_WORKERS, IDP_BENCH_THREADS)
+  --workers/--threads  granian workers and request threads of ours (IDP_BENCH_WORKERS, IDP_BENCH_THREADS)
   --repeat N         run each scenario N times per server, alternating, keep the best (IDP_BENCH_REPEAT)
   --only a,b         run only these scenarios (discovery, jwks, client_credentials, refresh_token, signin)
   --output DIR       where the JSON goes (default bench/results)
   --profile          sample ours with py-spy in each scenario (IDP_BENCH_PROFILE=1); see bench/profile.py
-IDP_BENCH_DATABASE_URL and IDP_BENCH_REDIS_URL select PostgreSQL and Redis (several gunicorn
+IDP_BENCH_DATABASE_URL and IDP_BENCH_REDIS_URL select PostgreSQL and Redis (several granian
 workers); without them ours runs on the embedded default (SQLite, in-process store, 1 worker).
 """
 
@@ -420,7 +420,7 @@ def _git_revision() -> str | None:
 
 def versions() -> dict[str, Any]:
     return {"python": platform.python_version(), "idp": _version("idp"), "git": _git_revision(),
-            "gunicorn": _version("gunicorn"), "flask": _version("flask"), "authlib": _version("authlib"),
+            "granian": _version("granian"), "flask": _version("flask"), "authlib": _version("authlib"),
             "argon2_cffi": _version("argon2-cffi"), "wrk": _wrk_version(), **Peer.versions()}
 
 
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "schema": stats.SCHEMA, "date": date, "machine": system.machine(),
         "pinning": {"server": server_core, "generator": generator_core,
-                    "how": "sched_setaffinity on the server process (inherited by gunicorn's workers) "
+                    "how": "sched_setaffinity on the server process (inherited by granian's workers) "
                            "and on the harness (inherited by wrk)"},
         "settings": {"duration_s": args.duration, "concurrency": args.concurrency, "quick": args.quick,
                      "profiled": args.profile,

@@ -1,4 +1,4 @@
-"""The two servers measured: ours (`idp serve`, gunicorn) and the peer (node oidc-provider 9).
+"""The two servers measured: ours (`idp serve`, granian) and the peer (node oidc-provider 9).
 
 Both get the same clients (a confidential one with client_credentials, authorization_code and
 refresh_token over client_secret_basic; a public one with PKCE S256), RS256 signatures, JWT
@@ -105,7 +105,7 @@ class Ours(Server):
         self._own_database: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"server": "idp serve (gunicorn gthread)", "workers": self.workers,
+        return {"server": "idp serve (granian)", "workers": self.workers,
                 "threads": self.threads or "idp serve's default",
                 "database": "postgresql" if self.database_url else "sqlite (embedded default)",
                 "store": "redis" if self.redis_url else "in-process (embedded default)"}
@@ -205,7 +205,7 @@ class Ours(Server):
     def worker_pids(self) -> list[int]:
         if self.process is None:
             return []
-        # pinned() execs in place, so the process is gunicorn's arbiter; its children are the workers.
+        # pinned() execs in place, so the process is granian's main process; its children are the workers.
         return system.children(self.process.pid)
 
     def argon2_alone(self, seconds: float) -> dict[str, Any]:

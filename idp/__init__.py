@@ -37,7 +37,7 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     """Build the application for a validated configuration; wiring only."""
     from idp import errors, headers, health, home, i18n, mail
     from idp.admin import init_app as init_admin
-    from idp.extensions import babel, csrf, db, limiter
+    from idp.extensions import babel, csrf, db, drop_limiter_middleware, limiter
     from idp.flows import load_flows
     from idp.oidc import init_app as init_oidc
     from idp.passwords import Hasher
@@ -52,7 +52,8 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
         IDP=config,
         SECRET_KEY=_secret_key(config, instance_path),
         SQLALCHEMY_DATABASE_URI=_database_uri(config.database_url),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # A pooled PostgreSQL connection may have been closed by the server; a SQLite file cannot.
+        SQLALCHEMY_ENGINE_OPTIONS={} if config.database_url.startswith("sqlite") else {"pool_pre_ping": True},
         MAX_CONTENT_LENGTH=config.max_content_length,
         MAX_FORM_MEMORY_SIZE=config.max_content_length,
         SESSION_COOKIE_SECURE=secure,
@@ -83,6 +84,7 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     # application (one per test, on a shared Redis) counts under its own store prefix.
     limiter._key_prefix = ""
     limiter.init_app(app)
+    drop_limiter_middleware(app)
 
     errors.init_app(app)
     headers.init_app(app)

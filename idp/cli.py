@@ -76,11 +76,12 @@ def check_config(ctx: click.Context, path: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=None, type=int, help="Worker processes (default: 2 with Redis, 1 without).")
-@click.option("--threads", default=4, show_default=True, type=int)
+@click.option("--threads", default=None, type=int,
+              help="Request threads per worker (default: 2 on the embedded default, 4 with PostgreSQL).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads: int) -> None:
-    """Serve the provider with gunicorn, a production WSGI server."""
-    from gunicorn.app.base import BaseApplication
+def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads: int | None) -> None:
+    """Serve the provider with granian, a production WSGI server."""
+    from idp.serving import serve_forever
 
     config_path = ctx.obj["config_path"]
     config = _load(config_path)
@@ -89,26 +90,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads
     if workers > 1 and not config.redis_url:
         # The in-process store is per process: sessions and codes would not be shared.
         raise click.UsageError("more than one worker needs redis_url in the configuration")
-
-    class Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("accesslog", None)
-            self.cfg.set("errorlog", "-")
-            self.cfg.set("graceful_timeout", 5)
-            # gunicorn's control socket sits at one path per user: a second instance would clash.
-            self.cfg.set("control_socket_disable", True)
-
-        def load(self) -> Flask:
-            from idp import create_app
-
-            return create_app(config)
-
-    click.echo(f"Serving {config.issuer} on http://{host}:{port} ({workers} worker(s)); configuration {config_path}")
-    Server().run()
+    if threads is None:
+        threads = 2 if config.database_url.startswith("sqlite") else 4
+    click.echo(f"Serving {config.issuer} on http://{host}:{port} ({workers} worker(s), {threads} thread(s) each); "
+               f"configuration {config_path}")
+    serve_forever(config, host=host, port=port, workers=workers, threads=threads)
 
 
 @main.group()

@@ -99,6 +99,10 @@ class PasswordHashingConfig(_Model):
     time_cost: int = Field(2, ge=2, le=20)
     memory_cost_kib: int = Field(19456, ge=19456, le=4 * 1024 * 1024)
     parallelism: int = Field(1, ge=1, le=16)
+    # Hashes computed at once per process; by default one per core the process may run on.
+    # More do not finish sooner: they share the cores, evict each other's memory from the caches
+    # and each holds its memory_cost_kib.
+    concurrency: int | None = Field(None, ge=1, le=256)
 
 
 class SessionConfig(_Model):

@@ -15,7 +15,6 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -23,7 +22,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from idp import companies
 from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
 from idp.extensions import db
-from idp.forms import ConfirmForm
+from idp.forms import ConfirmForm, Form
 from idp.i18n import current_language
 from idp.models import AccessRequest, Company, Membership, User
 from idp.models.companies import MembershipStatus
@@ -36,16 +35,16 @@ def _role_choices() -> list[tuple[str, str]]:
     return [(key, text.get(language)) for key, text in current_app.config["IDP"].roles.items()]
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     role = SelectField(validators=[DataRequired()], validate_choice=False)
     branch = StringField(validators=[Optional(), Length(max=companies.BRANCH_MAX)])
 
 
-class RejectForm(FlaskForm):
+class RejectForm(Form):
     reason = TextAreaField(validators=[Optional(), Length(max=companies.REASON_MAX)])
 
 
-class AdminFlagForm(FlaskForm):
+class AdminFlagForm(Form):
     admin = StringField(validators=[DataRequired(), Length(max=1)])
 
 
@@ -244,7 +243,7 @@ def reject(user: User, company: Company, request_id: str) -> ResponseReturnValue
     return redirect(_members_page(company))
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     email = StringField(validators=[DataRequired(), Length(max=254)])
     role = SelectField(validators=[DataRequired()], validate_choice=False)
     branch = StringField(validators=[Optional(), Length(max=companies.BRANCH_MAX)])

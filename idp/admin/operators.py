@@ -10,7 +10,6 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from wtforms import TextAreaField
 from wtforms.validators import Length, Optional
@@ -18,7 +17,7 @@ from wtforms.validators import Length, Optional
 from idp import account_requests, accounts
 from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
 from idp.extensions import db
-from idp.forms import ConfirmForm
+from idp.forms import ConfirmForm, Form
 from idp.i18n import current_language
 from idp.models import AccountRequest, AuditEvent, Company, Membership, User
 from idp.models.requests import RequestStatus
@@ -29,7 +28,7 @@ PAGE = 100
 SEARCH_MAX = 100
 
 
-class RejectForm(FlaskForm):
+class RejectForm(Form):
     reason = TextAreaField(validators=[Optional(), Length(max=1000)])
 
 

@@ -8,14 +8,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import accounts, audit, auth, links
 from idp.extensions import db
-from idp.forms import ConfirmForm
+from idp.forms import ConfirmForm, Form
 from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
@@ -29,18 +28,18 @@ EMAIL_CHANGE_TTL = timedelta(hours=24)
 EMAIL_CHANGE = "email_change"
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
     password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
 
 
-class EmailForm(FlaskForm):
+class EmailForm(Form):
     email = StringField(_l("New email address"), validators=[DataRequired(), Length(max=254)])
     current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(Form):
     language = SelectField(_l("Language"), choices=[])
 
 

@@ -15,28 +15,29 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import BooleanField, FieldList, Form, FormField, StringField
+from wtforms import BooleanField, FieldList, FormField, StringField
+from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, Length, Optional
 
 from idp import account_requests, companies
 from idp.accounts import AccountError, check_email
 from idp.extensions import limiter
+from idp.forms import Form
 from idp.i18n import current_language
 from idp.pipeline import Flow
 
 bp = Blueprint("account_request", __name__)
 
 
-class PersonForm(Form):
+class PersonForm(SubForm):
     given_name = StringField(validators=[DataRequired(), Length(max=100)])
     family_name = StringField(validators=[DataRequired(), Length(max=100)])
     email = StringField(validators=[DataRequired(), Length(max=254)])
     role = StringField(validators=[DataRequired(), Length(max=64)])
 
 
-class AccountRequestForm(FlaskForm):
+class AccountRequestForm(Form):
     customer_number = StringField(validators=[DataRequired(), Length(max=64)])
     company_name = StringField(validators=[DataRequired(), Length(max=200)])
     address = StringField(validators=[DataRequired(), Length(max=300)])

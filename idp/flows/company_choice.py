@@ -17,7 +17,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import Length
 
@@ -25,6 +24,7 @@ from idp import audit, auth, pipeline
 from idp.companies import SESSION_COMPANY, active_memberships, chosen_company_id, find_membership, role_allowed
 from idp.errors import error_response
 from idp.extensions import db
+from idp.forms import Form
 from idp.i18n import current_language
 from idp.models import Membership
 from idp.pipeline import Flow, Interaction, Step
@@ -32,7 +32,7 @@ from idp.pipeline import Flow, Interaction, Step
 bp = Blueprint("company_choice", __name__)
 
 
-class ChoiceForm(FlaskForm):
+class ChoiceForm(Form):
     company_id = StringField(validators=[Length(max=64)])
     interaction = HiddenField()
 

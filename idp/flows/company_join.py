@@ -13,7 +13,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
-from flask_wtf import FlaskForm
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 from wtforms import StringField
@@ -21,14 +20,14 @@ from wtforms.validators import DataRequired, Length
 
 from idp import audit, auth, companies
 from idp.extensions import db, limiter
-from idp.forms import ConfirmForm
+from idp.forms import ConfirmForm, Form
 from idp.models import AccessRequest, Company, Membership, User
 from idp.pipeline import Flow
 
 bp = Blueprint("company_join", __name__)
 
 
-class JoinForm(FlaskForm):
+class JoinForm(Form):
     company_id = StringField(_l("Company identifier"), validators=[DataRequired(), Length(max=64)])
     member_code = StringField(_l("Member code"), validators=[DataRequired(), Length(max=128)])
 

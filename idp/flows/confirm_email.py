@@ -11,14 +11,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import audit, auth, links, pipeline
 from idp.extensions import db, limiter
-from idp.forms import ConfirmForm
+from idp.forms import ConfirmForm, Form
 from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
@@ -35,7 +34,7 @@ PURPOSE = "confirm_email"
 REGISTERED_KEY = "registered"
 
 
-class ResendForm(FlaskForm):
+class ResendForm(Form):
     email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     interaction = HiddenField()
 

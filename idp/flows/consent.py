@@ -11,12 +11,12 @@ from flask import Blueprint, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField
 
 from idp import audit, auth, consents, pipeline
 from idp.errors import error_response
 from idp.extensions import db
+from idp.forms import Form
 from idp.i18n import current_language
 from idp.pipeline import Flow, Interaction, Step
 
@@ -51,7 +51,7 @@ def consent_needed(interaction: Interaction) -> str | None:
     return "not_granted"
 
 
-class ConsentForm(FlaskForm):
+class ConsentForm(Form):
     interaction = HiddenField()
     decision = HiddenField()
 

@@ -16,13 +16,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import accounts, audit, auth, links, pipeline
 from idp.extensions import db, limiter
+from idp.forms import Form
 from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
@@ -37,12 +37,12 @@ PASSWORD_RESET_TTL = timedelta(hours=1)
 PURPOSE = "password_reset"
 
 
-class ForgotForm(FlaskForm):
+class ForgotForm(Form):
     email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     interaction = HiddenField()
 
 
-class ResetForm(FlaskForm):
+class ResetForm(Form):
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
     password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
 

@@ -6,13 +6,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import audit, auth, invitations, pipeline
 from idp.extensions import db
+from idp.forms import Form
 from idp.i18n import current_language
 from idp.models import Company, Invitation, User
 from idp.models.users import UserStatus
@@ -22,7 +22,7 @@ from idp.pipeline import Flow
 bp = Blueprint("invitation", __name__)
 
 
-class NewAccountForm(FlaskForm):
+class NewAccountForm(Form):
     given_name = StringField(_l("Given name"), validators=[DataRequired(), Length(max=100)])
     family_name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=100)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
@@ -30,7 +30,7 @@ class NewAccountForm(FlaskForm):
     interaction = HiddenField()
 
 
-class AcceptForm(FlaskForm):
+class AcceptForm(Form):
     interaction = HiddenField()
 
 

@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
-from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
@@ -17,6 +16,7 @@ from wtforms.validators import DataRequired, Length
 from idp import accounts, audit, pipeline
 from idp.extensions import db, limiter
 from idp.flows.confirm_email import REGISTERED_KEY, send_confirmation_email
+from idp.forms import Form
 from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
@@ -27,7 +27,7 @@ from idp.timing import SteadyClock, rehearse_email
 
 bp = Blueprint("register", __name__)
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     email_confirm = StringField(_l("Confirm your email"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])

@@ -6,12 +6,12 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from idp import accounts, audit, auth, pipeline
 from idp.extensions import db
+from idp.forms import Form
 from idp.i18n import safe_next
 from idp.password_rules import password_errors_for, policy_summary
 from idp.pipeline import Flow, Interaction, Step
@@ -27,7 +27,7 @@ def set_password_needed(interaction: Interaction) -> str | None:
     return None
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(Form):
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
     password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
     interaction = HiddenField()

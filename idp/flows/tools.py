@@ -11,13 +11,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import audit, auth, companies
 from idp.config import ClientConfig
 from idp.extensions import db
+from idp.forms import Form
 from idp.i18n import current_language
 from idp.models import Membership
 from idp.pipeline import Flow
@@ -27,7 +27,7 @@ bp = Blueprint("tools", __name__)
 SESSION_COMPANY = companies.SESSION_COMPANY
 
 
-class SwitchForm(FlaskForm):
+class SwitchForm(Form):
     company_id = StringField(validators=[DataRequired(), Length(max=64)])
 
 

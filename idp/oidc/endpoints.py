@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 
 from idp.extensions import db
 from idp.models import User
@@ -24,7 +25,21 @@ def _server() -> Any:
 @bp.post("/token")
 def token() -> ResponseReturnValue:
     """RFC 6749 section 3.2; errors are JSON with the RFC's codes (section 5.2)."""
-    return _server().create_token_response()
+    response = _server().create_token_response()
+    if response.status_code == 200:
+        # One commit for the whole grant: a refresh token rotated and its successor stored.
+        # Should it fail, the tokens in the answer are not handed out.
+        try:
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+            current_app.logger.exception("token endpoint: could not store the grant")
+            failed = jsonify(error="temporarily_unavailable", error_description="Try again in a moment.")
+            failed.status_code = 503
+            failed.headers["Cache-Control"] = "no-store"
+            failed.headers["Retry-After"] = "1"
+            return failed
+    return response
 
 
 @bp.post("/revoke")

@@ -131,17 +131,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation on every use
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshCredential | None:
-        row = tokens.find_refresh_token(refresh_token)
-        if row is None or row.client_id != self.request.client.get_client_id():
-            return None
-        credential = RefreshCredential(row)
-        if row.revoked_at is not None or credential.is_expired():
-            return None
-        if not tokens.claim_refresh_token(row):
-            # Reuse of a rotated token: someone else holds the family; revoke all of it.
-            tokens.revoke_family(row.family_id)
-            return None
-        return credential
+        return tokens.claim_refresh_token(refresh_token, self.request.client.get_client_id())
 
     def authenticate_user(self, refresh_token: RefreshCredential) -> Principal | None:
         user = db.session.get(User, refresh_token.row.user_id)

@@ -19,7 +19,7 @@ from typing import Any
 from flask import current_app
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 
 from idp.extensions import db
 from idp.models import User
@@ -169,20 +169,38 @@ def generate_token(grant_type: str, client: Any, user: Principal | None = None, 
     return token
 
 
+_REFRESH = RefreshToken.__table__
+# Built once: a rotation runs these two statements, and building a statement costs more Python
+# than running it.
+_CLAIM = (
+    update(_REFRESH)
+    .where(_REFRESH.c.token_hash == bindparam("hash"), _REFRESH.c.client_id == bindparam("client"),
+           _REFRESH.c.rotated_at.is_(None), _REFRESH.c.revoked_at.is_(None), _REFRESH.c.expires_at > bindparam("now"))
+    .values(rotated_at=bindparam("now"))
+    .returning(_REFRESH.c.id, _REFRESH.c.family_id, _REFRESH.c.client_id, _REFRESH.c.user_id, _REFRESH.c.scope,
+               _REFRESH.c.context, _REFRESH.c.expires_at, _REFRESH.c.revoked_at)
+)
+_STORE = insert(_REFRESH)
+
+
 def save_refresh_token(raw: str, client_id: str, principal: Principal, scope: str) -> None:
     now = datetime.now(UTC)
-    db.session.add(RefreshToken(
-        token_hash=token_hash(raw), family_id=principal.family_id, client_id=client_id, user_id=principal.user.id,
-        scope=scope, context=json.dumps(principal.context()), access_jti=principal.jti, created_at=now,
-        expires_at=now + timedelta(days=_config().tokens.refresh_token_ttl_days),
-    ))
-    db.session.commit()
+    # A plain INSERT rather than the ORM's unit of work: nothing reads the row back in this request.
+    db.session.execute(_STORE, {
+        "token_hash": token_hash(raw), "family_id": principal.family_id, "client_id": client_id,
+        "user_id": principal.user.id, "scope": scope, "context": json.dumps(principal.context()),
+        "access_jti": principal.jti, "created_at": now,
+        "expires_at": now + timedelta(days=_config().tokens.refresh_token_ttl_days),
+    })
+    # Not committed here: the token endpoint commits once the whole answer is built, so that a
+    # rotation (claim the old token, store the new one) is one transaction.
 
 
 class RefreshCredential:
-    """A stored refresh token, as Authlib's grants and endpoints see it."""
+    """A stored refresh token, as Authlib's grants and endpoints see it: a model row, or the
+    columns a rotation claimed."""
 
-    def __init__(self, row: RefreshToken) -> None:
+    def __init__(self, row: Any) -> None:
         self.row = row
 
     def get_scope(self) -> str:
@@ -198,7 +216,7 @@ class RefreshCredential:
         return self.row.expires_at <= datetime.now(UTC)
 
     def is_revoked(self) -> bool:
-        return self.row.revoked_at is not None or self.row.rotated_at is not None
+        return self.row.revoked_at is not None or getattr(self.row, "rotated_at", None) is not None
 
     def principal(self, user: User) -> Principal:
         context = json.loads(self.row.context or "{}")
@@ -213,15 +231,24 @@ def find_refresh_token(raw: str) -> RefreshToken | None:
     ).scalar_one_or_none()
 
 
-def claim_refresh_token(row: RefreshToken) -> bool:
-    """Mark the token rotated; True for the one caller that did it (the atomic single-use gate)."""
-    result = db.session.execute(
-        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None),
-                                   RefreshToken.revoked_at.is_(None))
-        .values(rotated_at=datetime.now(UTC))
-    )
-    db.session.commit()
-    return result.rowcount == 1
+def claim_refresh_token(raw: str, client_id: str) -> RefreshCredential | None:
+    """Rotate a refresh token: one UPDATE claims it, the atomic single-use gate.
+
+    Of two racing uses only one updates the row; the other finds it rotated, which is a reuse:
+    the whole family is revoked (and that is committed at once). The claim itself stays in the
+    request's transaction: the token endpoint commits it together with the new token, and an
+    answer that fails later (a scope not granted, an account disabled) leaves the token unused.
+    """
+    now = datetime.now(UTC)
+    claimed = db.session.execute(_CLAIM, {"hash": token_hash(raw), "client": client_id, "now": now}).first()
+    if claimed is not None:
+        return RefreshCredential(claimed)
+    stored = find_refresh_token(raw)
+    if (stored is not None and stored.client_id == client_id and stored.rotated_at is not None
+            and stored.revoked_at is None and stored.expires_at > now):
+        # Reuse of a rotated token: someone else holds the family; revoke all of it.
+        revoke_family(stored.family_id)
+    return None
 
 
 def deny_access_token(jti: str | None) -> None:

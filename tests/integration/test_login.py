@@ -168,7 +168,7 @@ def test_an_unknown_login_costs_one_hash_verification_like_a_known_one(app, acti
             verified.append(password_hash is not None)
             return super().verify(password_hash, password)
 
-    app.extensions["idp.hasher"] = CountingHasher(hasher._hasher, hasher._dummy_hash)
+    app.extensions["idp.hasher"] = CountingHasher(hasher._hasher, hasher._dummy_hash, hasher._pool)
     make_user("ana@example.com")
     actions.login("ana@example.com", "Wrong-Password-1")
     actions.login("nobody@example.com", "Wrong-Password-1")

@@ -104,3 +104,20 @@ def test_language_switch_is_remembered_on_the_account(app, client, actions):
 def test_language_switch_refuses_foreign_redirects(actions):
     response = actions.submit("/language", {"language": "fr", "next": "https://evil.example/"}, form_path="/login")
     assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(("language", "message"), [("fr", "Ce champ est requis."),
+                                                    ("en", "This field is required.")])
+def test_form_messages_follow_the_page_language(app, language, message):
+    """WTForms' own messages come from a catalogue read once per language, in the page's language."""
+    from flask_babel import refresh
+
+    from idp.forms import LoginForm
+
+    for _ in range(2):  # the second time from the cached catalogue
+        with app.test_request_context("/login", method="POST", data={"login": "", "password": ""},
+                                      headers={"Accept-Language": language}):
+            refresh()
+            form = LoginForm(meta={"csrf": False})
+            assert not form.validate()
+            assert form.login.errors == [message]

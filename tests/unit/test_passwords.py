@@ -54,3 +54,50 @@ def test_stronger_parameters_ask_for_a_rehash():
     stronger = Hasher.from_config(PasswordHashingConfig(time_cost=3))
     assert stronger.needs_rehash(old)
     assert not stronger.needs_rehash(stronger.hash("Tranquil-Otter-42"))
+
+
+def test_hashes_run_in_their_own_threads_as_many_at_once_as_configured():
+    """argon2id runs in the hasher's threads (their malloc arenas keep its memory for reuse) and
+    no more hashes run at once than `concurrency` allows."""
+    import threading
+    import time
+
+    from argon2 import PasswordHasher
+
+    hasher = Hasher.from_config(PasswordHashingConfig(concurrency=1))
+    running, most, names = [0], [0], set()
+    lock = threading.Lock()
+
+    class Observed(PasswordHasher):
+        def verify(self, digest, password):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+                names.add(threading.current_thread().name)
+            time.sleep(0.02)
+            try:
+                return super().verify(digest, password)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    observed = Hasher(Observed(time_cost=2, memory_cost=19456, parallelism=1), hasher._dummy_hash, hasher._pool)
+    digest = observed.hash("Tranquil-Otter-42")
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(observed.verify(digest, "Tranquil-Otter-42")))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 4
+    assert most[0] == 1
+    assert all(name.startswith("idp-argon2") for name in names)
+    assert observed.verify(None, "Tranquil-Otter-42") is False  # unknown account: same work, refused
+
+
+def test_hashing_concurrency_defaults_to_the_usable_cores():
+    import os
+
+    hasher = Hasher.from_config(PasswordHashingConfig())
+    assert hasher._pool._max_workers == len(os.sched_getaffinity(0))

@@ -170,3 +170,49 @@ def test_prompt_none_with_session(flow, user):
     flow.code_for("ada")
     response = flow.authorize(**authorize_params(prompt="none"))
     assert "code" in query(response.headers["Location"])
+
+
+def test_a_refused_refresh_leaves_the_token_usable(flow, user, client):
+    """The rotation is committed with the new token: an answer that fails after the claim (a scope
+    never granted, another client's credentials) does not spend the refresh token."""
+    code, _ = flow.code_for("ada")
+    first = flow.exchange(code).get_json()
+    wider = flow.token({"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
+                        "scope": "openid offline_access admin"}, basic("web", WEB_SECRET))
+    assert wider.status_code == 400
+    assert wider.get_json()["error"] == "invalid_scope"
+    other = flow.token({"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
+                        "client_id": "web-post", "client_secret": WEB_SECRET})
+    assert other.status_code == 400
+    assert other.get_json()["error"] == "invalid_grant"
+
+    refreshed = flow.token({"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+                           basic("web", WEB_SECRET))
+    assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
+    verify_jwt(client, refreshed.get_json()["id_token"], audience="web")
+
+
+def test_a_rotation_that_cannot_be_stored_hands_out_no_token(flow, user, client, app, monkeypatch):
+    """Should the commit of a rotation fail, the answer is a JSON 503 and the old token still works."""
+    from sqlalchemy.exc import OperationalError
+
+    from idp.extensions import db
+
+    code, _ = flow.code_for("ada")
+    first = flow.exchange(code).get_json()
+    real_commit = db.session.commit
+
+    def failing_commit() -> None:
+        raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(db.session, "commit", failing_commit)
+    refused = flow.token({"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+                         basic("web", WEB_SECRET))
+    assert refused.status_code == 503
+    assert refused.get_json()["error"] == "temporarily_unavailable"
+    assert "access_token" not in refused.get_json() and refused.headers["Cache-Control"] == "no-store"
+    monkeypatch.setattr(db.session, "commit", real_commit)
+
+    refreshed = flow.token({"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+                           basic("web", WEB_SECRET))
+    assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
