@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp import audit, signals
@@ -43,6 +43,15 @@ class CompanyError(Exception):
 # Decisions: pure functions over values (what the pipeline steps and the claims read).
 
 
+# Built once: every sign-in and token with company claims runs it.
+_ACTIVE_MEMBERSHIPS = (
+    select(Membership).join(Company, Membership.company_id == Company.id)
+    .where(Membership.user_id == bindparam("user_id"), Membership.status == MembershipStatus.ACTIVE,
+           Company.active.is_(True))
+    .order_by(Company.name, Company.id)
+)
+
+
 def active_memberships(user: User | None) -> list[Membership]:
     """The user's active memberships of active companies, in a stable order (company name, id).
 
@@ -51,12 +60,8 @@ def active_memberships(user: User | None) -> list[Membership]:
     """
     if user is None or not getattr(user, "is_active", False):
         return []
-    rows = db.session.execute(
-        select(Membership).join(Company, Membership.company_id == Company.id)
-        .where(Membership.user_id == user.id, Membership.status == MembershipStatus.ACTIVE, Company.active.is_(True))
-        .order_by(Company.name, Company.id)
-    ).scalars().all()
-    return list(rows)
+    return list(db.session.execute(_ACTIVE_MEMBERSHIPS, {"user_id": user.id}).scalars().all())
+
 
 
 def find_membership(memberships: Iterable[Membership], ident: str | None) -> Membership | None:

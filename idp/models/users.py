@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, Integer, String, bindparam, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.extensions import db
@@ -71,9 +71,14 @@ class User(db.Model):
         folded = login.strip().casefold()
         if not folded:
             return None
-        column = cls.email if "@" in folded else cls.username
-        return db.session.execute(db.select(cls).where(column == folded)).scalar_one_or_none()
+        statement = _BY_EMAIL if "@" in folded else _BY_USERNAME
+        return db.session.execute(statement, {"login": folded}).scalar_one_or_none()
 
     @classmethod
     def find_by_email(cls, email: str) -> User | None:
         return db.session.execute(db.select(cls).where(cls.email == normalize_email(email))).scalar_one_or_none()
+
+
+# Built once: every sign-in runs one of them, and building a statement costs more than running it.
+_BY_EMAIL = select(User).where(User.email == bindparam("login"))
+_BY_USERNAME = select(User).where(User.username == bindparam("login"))

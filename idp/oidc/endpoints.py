@@ -14,6 +14,7 @@ from idp.oidc import tokens
 from idp.oidc.claims import ACR_VALUES, CLAIMS_SUPPORTED, SCOPES_SUPPORTED, releasable_claim_names, user_claims
 from idp.oidc.clients import query_client
 from idp.oidc.keys import keyring
+from idp.oidc.token_request import token_request
 
 bp = Blueprint("oidc_api", __name__)
 
@@ -25,7 +26,7 @@ def _server() -> Any:
 @bp.post("/token")
 def token() -> ResponseReturnValue:
     """RFC 6749 section 3.2; errors are JSON with the RFC's codes (section 5.2)."""
-    response = _server().create_token_response()
+    response = _server().create_token_response(token_request(request))
     if response.status_code == 200:
         # One commit for the whole grant: a refresh token rotated and its successor stored.
         # Should it fail, the tokens in the answer are not handed out.

@@ -114,8 +114,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code: StoredCode) -> Principal | None:
         data = authorization_code.data
-        user = db.session.get(User, data["user_id"])
-        if user is None or not user.is_active:
+        user = tokens.grant_user(data["user_id"])
+        if user is None:
             return None
         claims_request = data.get("claims_request")
         userinfo = releasable_claim_names(requested_claim_names(claims_request, "userinfo"),
@@ -134,10 +134,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return tokens.claim_refresh_token(refresh_token, self.request.client.get_client_id())
 
     def authenticate_user(self, refresh_token: RefreshCredential) -> Principal | None:
-        user = db.session.get(User, refresh_token.row.user_id)
-        if user is None or not user.is_active:
-            return None
-        return refresh_token.principal(user)
+        user = tokens.grant_user(refresh_token.row.user_id)
+        return refresh_token.principal(user) if user is not None else None
 
     def revoke_old_credential(self, refresh_token: RefreshCredential) -> None:
         return None  # rotated when it was claimed
@@ -282,6 +280,12 @@ class Server(AuthorizationServer):
 
     def create_bearer_token_generator(self, config: Any) -> Any:
         return tokens.generate_token
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        # The token endpoint passes a request it read itself (idp.oidc.token_request).
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
 
     def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:
         # RFC 6749 section 2.3: one authentication method per request, never two.

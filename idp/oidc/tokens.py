@@ -8,18 +8,23 @@ old one) and a second use of a rotated token revokes its whole family (RFC 9700 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from flask import current_app
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, select, update
 
 from idp.extensions import db
 from idp.models import User
@@ -75,9 +80,34 @@ def _config() -> Any:
     return current_app.config["IDP"]
 
 
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+@lru_cache(maxsize=64)
+def _protected_header(alg: str, kid: str, typ: str) -> bytes:
+    return _b64(json.dumps({"alg": alg, "kid": kid, "typ": typ}, separators=(",", ":")).encode())
+
+
 def sign(claims: dict[str, Any], alg: str = "RS256", typ: str = "JWT") -> str:
+    """A compact JWS (RFC 7515) of the claims, signed with the current key of `alg`.
+
+    Serialised here rather than by joserfc's jwt.encode, which checks and encodes its header
+    anew for every token: a tenth of a client_credentials grant. The signature is cryptography's;
+    every token is verified by joserfc here and by PyJWT in the tests.
+    """
     key = keyring().signing_key(alg)
-    return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, claims, key, algorithms=[alg])
+    signing_input = _protected_header(alg, key.kid, typ) + b"." + _b64(
+        json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode())
+    private_key = key.private_key
+    if alg == "RS256":
+        signature = private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "ES256":
+        r, s = decode_dss_signature(private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # RFC 7518 section 3.4
+    else:
+        raise ValueError(f"unsupported signing algorithm {alg}")
+    return (signing_input + b"." + _b64(signature)).decode()
 
 
 def verify(token: str, *, typ: str | None = None) -> dict[str, Any] | None:
@@ -169,9 +199,10 @@ def generate_token(grant_type: str, client: Any, user: Principal | None = None, 
     return token
 
 
+# The token endpoint's statements, built once: building a statement costs more Python than
+# running it (a refresh grant took half again as long with them built per request).
+_USER_BY_ID = select(User).where(User.id == bindparam("id"))
 _REFRESH = RefreshToken.__table__
-# Built once: a rotation runs these two statements, and building a statement costs more Python
-# than running it.
 _CLAIM = (
     update(_REFRESH)
     .where(_REFRESH.c.token_hash == bindparam("hash"), _REFRESH.c.client_id == bindparam("client"),
@@ -181,6 +212,12 @@ _CLAIM = (
                _REFRESH.c.context, _REFRESH.c.expires_at, _REFRESH.c.revoked_at)
 )
 _STORE = insert(_REFRESH)
+
+
+def grant_user(user_id: int) -> User | None:
+    """The active user a code or refresh token was issued to."""
+    user = db.session.execute(_USER_BY_ID, {"id": user_id}).scalar_one_or_none()
+    return user if user is not None and user.is_active else None
 
 
 def save_refresh_token(raw: str, client_id: str, principal: Principal, scope: str) -> None:

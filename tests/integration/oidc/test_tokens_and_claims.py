@@ -9,6 +9,7 @@ import pytest
 from tests.factories import make_company, make_membership, make_user
 from tests.integration.oidc.conftest import (
     API_SECRET,
+    ISSUER,
     WEB_REDIRECT,
     WEB_SECRET,
     authorize_params,
@@ -320,3 +321,22 @@ def test_company_chosen_by_the_company_step(flow, user, client, app):
     assert (id_token["company_id"], id_token["company_role"]) == ("C-800", "prices_only")
     info = client.get("/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}).get_json()
     assert info["company_id"] == "C-800"
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_signed_tokens_carry_any_text_and_verify_with_another_library(app, client, alg):
+    """The compact serialisation is ours: PyJWT (against /jwks) and joserfc both read it back,
+    French names included, and a token altered after signing is refused."""
+    import time
+
+    from idp.oidc import tokens
+
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": "x1", "aud": "web", "iat": now, "exp": now + 60,
+              "name": "Hélène Çavaillé-Ørsted", "scope": "openid"}
+    token = tokens.sign(dict(claims), alg, "JWT")
+    assert verify_jwt(client, token, audience="web") == claims
+    assert tokens.verify(token) == claims
+    header, payload, signature = token.split(".")
+    forged = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
+    assert tokens.verify(f"{header}.{forged}.{signature}") is None
