@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
@@ -84,11 +85,14 @@ def init_app(app: Flask) -> None:
 
 
 def _is_store_outage(exc: BaseException) -> bool:
-    import redis
-
+    # A process that never loaded the Redis client cannot have met a Redis error.
+    redis = sys.modules.get("redis")
+    outages: tuple[type[BaseException], ...] = (StoreUnavailableError,)
+    if redis is not None:
+        outages += (redis.ConnectionError, redis.TimeoutError)
     seen = 0
     while exc is not None and seen < 5:
-        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, StoreUnavailableError)):
+        if isinstance(exc, outages):
             return True
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
         seen += 1

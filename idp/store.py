@@ -13,7 +13,6 @@ import threading
 import time
 from typing import Any, Protocol
 
-import redis
 from flask import current_app
 
 
@@ -103,6 +102,10 @@ class RedisStore:
     """Shared by every serving process; the way the provider runs on more than one node."""
 
     def __init__(self, url: str, prefix: str = "") -> None:
+        # Imported here: the embedded default never loads the client (6 MB per process).
+        import redis
+
+        self._outage = (redis.ConnectionError, redis.TimeoutError)
         # Short timeouts: an unreachable Redis must turn into a quick 503, not a hung worker.
         self._redis = redis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30, decode_responses=True
@@ -112,7 +115,7 @@ class RedisStore:
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return getattr(self._redis, method)(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except self._outage as exc:
             raise StoreUnavailableError(str(exc)) from exc
 
     def put(self, key: str, value: str, ttl: float) -> None:
@@ -137,7 +140,7 @@ class RedisStore:
         pipe.pexpire(self._prefix + key, max(1, int(ttl * 1000)), nx=True)
         try:
             value, _ = pipe.execute()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except self._outage as exc:
             raise StoreUnavailableError(str(exc)) from exc
         return int(value)
 
