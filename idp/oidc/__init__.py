@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     from idp.oidc.clients import client_table
     from idp.oidc.keys import KeyRing
     from idp.oidc.server import create_server
+    from idp.oidc.token_endpoint import TokenEndpoint
 
     config = app.config["IDP"]
     app.extensions["idp.clients"] = client_table(config.clients)
@@ -24,6 +25,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(logout.bp)
     app.register_blueprint(authorize.bp)
     app.register_blueprint(endpoints.bp)
+    app.wsgi_app = TokenEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
 
     @app.before_request
     def _start_backchannel_sender() -> None:

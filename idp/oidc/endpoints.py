@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,21 +25,29 @@ def _server() -> Any:
 
 @bp.post("/token")
 def token() -> ResponseReturnValue:
-    """RFC 6749 section 3.2; errors are JSON with the RFC's codes (section 5.2)."""
-    response = _server().create_token_response(token_request(request))
-    if response.status_code == 200:
-        # One commit for the whole grant: a refresh token rotated and its successor stored.
-        # Should it fail, the tokens in the answer are not handed out.
-        try:
-            db.session.commit()
-        except SQLAlchemyError:
-            db.session.rollback()
-            current_app.logger.exception("token endpoint: could not store the grant")
-            failed = jsonify(error="temporarily_unavailable", error_description="Try again in a moment.")
-            failed.status_code = 503
-            failed.headers["Cache-Control"] = "no-store"
-            failed.headers["Retry-After"] = "1"
-            return failed
+    """RFC 6749 section 3.2; errors are JSON with the RFC's codes (section 5.2).
+
+    Most token requests are answered before Flask's dispatch (idp.oidc.token_endpoint); this
+    view answers the others (a multipart body, parameters in the query string) the same way.
+    """
+    return finish_grant(_server().create_token_response(token_request(request)))
+
+
+def finish_grant(response: Response) -> Response:
+    """Commit what a granted token request stored, once, after the whole answer is built: a
+    refresh token rotated and its successor. Should the commit fail, no token is handed out."""
+    if response.status_code != 200:
+        return response
+    try:
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.exception("token endpoint: could not store the grant")
+        failed = jsonify(error="temporarily_unavailable", error_description="Try again in a moment.")
+        failed.status_code = 503
+        failed.headers["Cache-Control"] = "no-store"
+        failed.headers["Retry-After"] = "1"
+        return failed
     return response
 
 

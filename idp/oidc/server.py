@@ -287,6 +287,14 @@ class Server(AuthorizationServer):
             return request
         return super().create_oauth2_request(request)
 
+    def create_token_response(self, request: Any = None) -> Any:
+        request = self.create_oauth2_request(request)
+        # RFC 6749 section 3.2: no parameter more than once (Authlib checks this only at /authorize).
+        repeated = sorted(name for name, values in request.payload.datalist.items() if len(values) > 1)
+        if repeated:
+            return self.handle_error_response(request, InvalidRequestError(f"Repeated parameter '{repeated[0]}'."))
+        return super().create_token_response(request)
+
     def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:
         # RFC 6749 section 2.3: one authentication method per request, never two.
         if request.headers.get("Authorization") and request.form.get("client_secret"):

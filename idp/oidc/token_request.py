@@ -1,4 +1,4 @@
-"""The token endpoint's request as Authlib's grants see it, read straight from the WSGI request.
+"""The token endpoint's request as Authlib's grants see it, read without Authlib's Flask wrapper.
 
 Authlib's Flask wrapper builds the request from `flask.request`: the full URL (re-encoded for
 display), werkzeug's general form parser, query and form merged. On the token endpoint, the

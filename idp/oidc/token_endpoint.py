@@ -1,0 +1,78 @@
+"""POST /token answered in front of Flask's request dispatch.
+
+The token endpoint is a provider's busiest: every service account's client_credentials grant,
+every app's refresh. Flask's per-request machinery (request context, session, hooks, routing,
+finalising) cost about a fifth of a client_credentials grant, and none of it serves a token
+request: no session, no cookie, no page, no CSRF. So this WSGI layer answers a well-formed token
+request (an urlencoded body of known length, no query string) within an application context
+only: Authlib's server, grants and client authentication run as they do in the Flask view,
+and the response gets the same security headers. Any other request to /token, and every other
+path, goes on to Flask. Errors other than OAuth ones are answered by Flask's own error handlers,
+so their pages and codes are those of every other endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import Flask, Response
+from werkzeug.datastructures import EnvironHeaders, MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from idp.headers import add_missing, security_headers
+from idp.oidc.token_request import URLENCODED, TokenRequest
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class TokenEndpoint:
+    """WSGI middleware: POST /token here, everything else to `wsgi_app` (Flask's)."""
+
+    def __init__(self, app: Flask, wsgi_app: WSGIApp, path: str = "/token") -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.path = path
+        self.max_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
+        self.headers = security_headers(app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not self._takes(environ):
+            return self.wsgi_app(environ, start_response)
+        with self.app.app_context():
+            try:
+                response = self._answer(environ)
+            except Exception as exc:  # noqa: BLE001 - answered by Flask's error handlers below
+                response = self._error(environ, exc)
+        return response(environ, start_response)
+
+    def _takes(self, environ: dict[str, Any]) -> bool:
+        return (environ.get("PATH_INFO") == self.path and environ.get("REQUEST_METHOD") == "POST"
+                and not environ.get("QUERY_STRING") and str(environ.get("CONTENT_LENGTH", "")).isdigit()
+                and environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() == URLENCODED)
+
+    def _answer(self, environ: dict[str, Any]) -> Response:
+        from idp.oidc.endpoints import finish_grant
+
+        length = int(environ["CONTENT_LENGTH"])
+        if self.max_length is not None and length > self.max_length:
+            raise RequestEntityTooLarge()
+        body = environ["wsgi.input"].read(length).decode("utf-8", "replace")
+        form = MultiDict(parse_qsl(body, keep_blank_values=True))
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+        uri = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}{self.path}"
+        request = TokenRequest(uri, EnvironHeaders(environ), MultiDict(), form)
+        response = finish_grant(self.app.extensions["idp.server"].create_token_response(request))
+        add_missing(response.headers, self.headers)
+        return response
+
+    def _error(self, environ: dict[str, Any], exc: Exception) -> Response:
+        # Rare (a store or database outage, a bug): worth a request context, so that the answer
+        # is the one Flask's handlers give everywhere else (JSON here, translated, no traceback).
+        with self.app.request_context(environ):
+            try:
+                response = self.app.finalize_request(self.app.handle_user_exception(exc))
+            except Exception as unhandled:  # noqa: BLE001
+                response = self.app.handle_exception(unhandled)
+        return response

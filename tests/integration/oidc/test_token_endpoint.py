@@ -1,0 +1,109 @@
+"""The token endpoint's two ways in: answered before Flask's dispatch (an urlencoded body), or by
+the Flask view (any other request). Both must answer alike, errors included."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from idp.store import StoreUnavailableError
+from tests.integration.oidc.conftest import API_SECRET, WEB_SECRET, basic, verify_jwt
+
+CC = {"grant_type": "client_credentials"}
+
+
+def _taken_early(app, monkeypatch) -> list[str]:
+    """Record the requests the early path answers itself."""
+    from idp.oidc.token_endpoint import TokenEndpoint
+
+    taken: list[str] = []
+    answer = TokenEndpoint._answer
+
+    def spy(self, environ):
+        taken.append(environ["PATH_INFO"])
+        return answer(self, environ)
+
+    monkeypatch.setattr(TokenEndpoint, "_answer", spy)
+    return taken
+
+
+def test_a_urlencoded_request_is_answered_before_flask_with_every_header(app, client, monkeypatch):
+    taken = _taken_early(app, monkeypatch)
+    response = client.post("/token", data=CC, headers=basic("api", API_SECRET))
+    assert taken == ["/token"]
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store" and response.headers["Pragma"] == "no-cache"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in response.headers
+    claims = verify_jwt(client, response.get_json()["access_token"], typ="at+jwt")
+    assert claims["client_id"] == "api"
+
+
+@pytest.mark.parametrize("how", ["multipart", "query"])
+def test_other_requests_get_the_same_answer_from_the_view(app, client, monkeypatch, how):
+    taken = _taken_early(app, monkeypatch)
+    if how == "multipart":
+        response = client.post("/token", data=CC, headers=basic("api", API_SECRET),
+                               content_type="multipart/form-data")
+    else:
+        response = client.post("/token?x=1", data=CC, headers=basic("api", API_SECRET))
+    assert taken == []
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    verify_jwt(client, response.get_json()["access_token"], typ="at+jwt")
+
+
+def test_oauth_errors_are_the_rfc_json(client):
+    wrong = client.post("/token", data=CC, headers=basic("api", "not-the-secret"))
+    assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_client"
+    assert "frame-ancestors 'none'" in wrong.headers["Content-Security-Policy"]
+    unknown = client.post("/token", data={"grant_type": "password"}, headers=basic("api", API_SECRET))
+    assert unknown.status_code == 400 and unknown.get_json()["error"] == "unsupported_grant_type"
+    twice = client.post("/token", data="grant_type=client_credentials&grant_type=client_credentials",
+                        content_type="application/x-www-form-urlencoded", headers=basic("api", API_SECRET))
+    assert twice.status_code == 400 and twice.get_json()["error"] == "invalid_request"
+
+
+def test_a_body_over_the_limit_is_refused_as_json(app, client):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = client.post("/token", data="grant_type=client_credentials&pad=" + "x" * limit,
+                           content_type="application/x-www-form-urlencoded", headers=basic("api", API_SECRET))
+    assert response.status_code == 413
+    assert response.is_json and "error" in response.get_json()
+
+
+def test_outages_and_bugs_are_answered_by_the_error_handlers(app, client, flow, user, monkeypatch):
+    code, _ = flow.code_for("ada")
+
+    def store_down(*_args, **_kwargs):
+        raise StoreUnavailableError("redis: connection refused")
+
+    monkeypatch.setattr("idp.oidc.server.take_json", store_down)
+    down = flow.exchange(code)
+    assert down.status_code == 503 and down.headers["Retry-After"] == "5"
+    assert down.get_json()["error"] == "temporarily_unavailable"
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("idp.oidc.tokens.access_token_claims", broken)
+    failed = client.post("/token", data=CC, headers=basic("api", API_SECRET))
+    assert failed.status_code == 500
+    body = failed.get_json()
+    assert body["error"] == "server_error" and "Traceback" not in json.dumps(body) and "a bug" not in json.dumps(body)
+    assert "frame-ancestors 'none'" in failed.headers["Content-Security-Policy"]
+
+
+def test_the_code_flow_through_the_early_path(app, client, flow, user, monkeypatch):
+    taken = _taken_early(app, monkeypatch)
+    code, _ = flow.code_for("ada")
+    first = flow.exchange(code)
+    assert first.status_code == 200, first.get_data(as_text=True)
+    refreshed = flow.token({"grant_type": "refresh_token", "refresh_token": first.get_json()["refresh_token"]},
+                           basic("web", WEB_SECRET))
+    assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
+    assert taken == ["/token", "/token"]
+    verify_jwt(client, refreshed.get_json()["id_token"], audience="web")
