@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
     from idp.extensions import csrf
     from idp.oidc import authorize, backchannel, endpoints, logout
     from idp.oidc.clients import client_table
+    from idp.oidc.documents import PublicDocuments
     from idp.oidc.keys import KeyRing
     from idp.oidc.server import create_server
     from idp.oidc.token_endpoint import TokenEndpoint
@@ -26,6 +27,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(authorize.bp)
     app.register_blueprint(endpoints.bp)
     app.wsgi_app = TokenEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = PublicDocuments(app, app.wsgi_app)  # type: ignore[method-assign]
 
     @app.before_request
     def _start_backchannel_sender() -> None:

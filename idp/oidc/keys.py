@@ -94,6 +94,7 @@ class _Loaded:
     public_jwks: dict[str, Any]
     loaded_at: float
     fingerprint: tuple[str, ...]
+    public_jwks_json: bytes  # the JWKS document as served
 
 
 class KeyRing:
@@ -134,7 +135,8 @@ class KeyRing:
             keys.append(key)
             signing[row.alg] = key  # ordered by id: the last one of each alg wins
         public = {"keys": [key.as_dict(private=False) for key in keys]}
-        return _Loaded(signing, KeySet(keys), public, time.monotonic(), tuple(r.kid for r in rows))
+        return _Loaded(signing, KeySet(keys), public, time.monotonic(), tuple(r.kid for r in rows),
+                       json.dumps(public, separators=(",", ":")).encode())
 
     def _current(self) -> _Loaded:
         loaded = self._loaded
@@ -170,6 +172,9 @@ class KeyRing:
 
     def public_jwks(self) -> dict[str, Any]:
         return self._current().public_jwks
+
+    def public_jwks_json(self) -> bytes:
+        return self._current().public_jwks_json
 
 
 def keyring() -> KeyRing:

@@ -107,3 +107,42 @@ def test_the_code_flow_through_the_early_path(app, client, flow, user, monkeypat
     assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
     assert taken == ["/token", "/token"]
     verify_jwt(client, refreshed.get_json()["id_token"], audience="web")
+
+
+def test_public_documents_are_those_of_the_views_with_their_headers(app, client):
+    """/jwks and the discovery document are served as prepared bytes: the same JSON as the Flask
+    views give, the same headers; after a key rotation the new key is published at once."""
+    from flask import json as flask_json
+
+    from idp.oidc import endpoints
+    from idp.oidc.keys import rotate
+
+    for path, view in (("/jwks", endpoints.jwks), ("/.well-known/openid-configuration",
+                                                    endpoints.openid_configuration)):
+        served = client.get(path)
+        assert served.status_code == 200 and served.is_json
+        with app.test_request_context(path):
+            expected = view()
+        assert served.get_json() == flask_json.loads(expected.get_data())
+        assert served.headers["Cache-Control"] == "public, max-age=300"
+        assert "frame-ancestors 'none'" in served.headers["Content-Security-Policy"]
+        assert "Set-Cookie" not in served.headers
+    assert client.get("/.well-known/openid-configuration").headers["Access-Control-Allow-Origin"] == "*"
+
+    before = {key["kid"] for key in client.get("/jwks").get_json()["keys"]}
+    new_kids = set(rotate())
+    after = {key["kid"] for key in client.get("/jwks").get_json()["keys"]}
+    assert new_kids <= after and before & after  # the previous keys stay published
+
+
+def test_public_documents_fall_back_to_flask_when_the_keys_cannot_be_read(app, client, monkeypatch):
+    from idp.oidc.keys import KeyRing
+
+    def unreadable(self):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(KeyRing, "public_jwks_json", unreadable)
+    monkeypatch.setattr(KeyRing, "public_jwks", unreadable)
+    response = client.get("/jwks")
+    assert response.status_code == 500 and response.is_json
+    assert "database unreachable" not in response.get_data(as_text=True)
