@@ -27,5 +27,6 @@ def drop_limiter_middleware(app: Flask) -> None:
     limit is declared on its view, whose wrapper checks it when the view runs. Yet the check
     costs as much as a small view on every request (a sixth of a token grant).
     """
-    assert not limiter.limit_manager.application_limits and not limiter.limit_manager.default_limits
+    if limiter.limit_manager.application_limits or limiter.limit_manager.default_limits:
+        raise RuntimeError("application-wide or default limits need the limiter's before-request check")
     app.before_request_funcs[None].remove(limiter._check_request_limit)

@@ -23,7 +23,7 @@ URLENCODED = "application/x-www-form-urlencoded"
 
 class FormPayload(OAuth2Payload):
     """The parameters: `data` answers with the first value of a name, `datalist` with all of them
-    (Authlib refuses a parameter sent twice, RFC 6749 section 3.2)."""
+    (the server refuses a parameter sent twice, RFC 6749 section 3.2)."""
 
     def __init__(self, values: MultiDict) -> None:
         self._values = values
