@@ -9,16 +9,29 @@ thread is shared between processes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from idp.config import IdpConfig
 
 
+def log_to_stderr() -> None:
+    """The provider's log on stderr, a line per event: security events (idp.audit) at INFO,
+    outages and errors above. The server's own log stays at warnings."""
+    logger = logging.getLogger("idp")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def _loader(config: IdpConfig) -> Callable[[str], Any]:
     def load(_target: str) -> Any:
         from idp import create_app
 
+        log_to_stderr()
         return create_app(config)
 
     return load

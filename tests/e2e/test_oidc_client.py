@@ -72,6 +72,12 @@ def test_confidential_client_full_cycle(server):
     assert browser.go(url).startswith(CALLBACK)
     assert "/login" in browser.pages and browser.pages.count("/login") == 1
 
+    # The server's log carries the security events, and never a password or a token.
+    log = server.log_path.read_text()
+    assert "user.signed_in" in log
+    for secret in (PASSWORD, token["access_token"], token["refresh_token"], refreshed["refresh_token"], SECRET):
+        assert secret not in log
+
 
 def test_public_client_with_pkce(server):
     base = server.url
