@@ -17,8 +17,10 @@ from typing import Any
 from flask import Flask
 
 from idp.headers import security_headers
+from idp.oidc.endpoints import discovery_document
+from idp.oidc.keys import keyring
+from idp.oidc.token_endpoint import WSGIApp
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks"
 
@@ -38,8 +40,6 @@ class PublicDocuments:
         try:
             with self.app.app_context():
                 if path == JWKS_PATH:
-                    from idp.oidc.keys import keyring
-
                     body, extra = keyring().public_jwks_json(), []
                 else:
                     body, extra = self._discovery_document(environ), [("Access-Control-Allow-Origin", "*")]
@@ -52,8 +52,6 @@ class PublicDocuments:
         prefix = environ.get("SCRIPT_NAME", "")
         body = self._discovery.get(prefix)
         if body is None:
-            from idp.oidc.endpoints import discovery_document
-
             with self.app.request_context(environ):
                 body = json.dumps(discovery_document(), separators=(",", ":")).encode()
             self._discovery[prefix] = body

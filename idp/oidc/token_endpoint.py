@@ -22,8 +22,10 @@ from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp.headers import add_missing, security_headers
-from idp.oidc.token_request import URLENCODED, TokenRequest
+from idp.oidc.endpoints import finish_grant
+from idp.oidc.token_request import TokenRequest
 
+URLENCODED = "application/x-www-form-urlencoded"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -53,8 +55,6 @@ class TokenEndpoint:
                 and environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() == URLENCODED)
 
     def _answer(self, environ: dict[str, Any]) -> Response:
-        from idp.oidc.endpoints import finish_grant
-
         length = int(environ["CONTENT_LENGTH"])
         if self.max_length is not None and length > self.max_length:
             raise RequestEntityTooLarge()

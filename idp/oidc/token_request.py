@@ -1,24 +1,20 @@
-"""The token endpoint's request as Authlib's grants see it, read without Authlib's Flask wrapper.
+"""The token endpoint's request as Authlib's grants see it, without Authlib's Flask wrapper.
 
-Authlib's Flask wrapper builds the request from `flask.request`: the full URL (re-encoded for
-display), werkzeug's general form parser, query and form merged. On the token endpoint, the
-busiest of a provider, that was a sixth of a client_credentials grant. A token request is a
-small urlencoded body (RFC 6749 section 3.2), so it is parsed with the standard library; any
-other body goes through werkzeug's parser as before, so nothing is refused that was accepted.
+Authlib's wrapper builds the request from `flask.request` (the full URL re-encoded for display,
+query and form merged): on the token endpoint, the busiest of a provider, that was a sixth of a
+client_credentials grant. The early path (idp.oidc.token_endpoint) builds a TokenRequest from
+the WSGI environment; the Flask view builds one from `flask.request`.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from typing import Any
-from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from flask import Request
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
-
-URLENCODED = "application/x-www-form-urlencoded"
 
 
 class FormPayload(OAuth2Payload):
@@ -55,12 +51,7 @@ class TokenRequest(OAuth2Request):
 
 
 def token_request(request: Request) -> TokenRequest:
-    """The current request, for Authlib's AuthorizationServer.create_token_response."""
-    if request.mimetype == URLENCODED:
-        # get_data reads through the request's stream, which enforces MAX_CONTENT_LENGTH (413).
-        body = request.get_data(cache=False).decode("utf-8", "replace")
-        form = MultiDict(parse_qsl(body, keep_blank_values=True))
-    else:
-        form = request.form
+    """The current Flask request, for the token requests the early path passes on (a query
+    string, a multipart or chunked body): werkzeug's parser reads every kind of body."""
     uri = f"{request.scheme}://{request.host}{request.path}"
-    return TokenRequest(uri, request.headers, request.args, form)
+    return TokenRequest(uri, request.headers, request.args, request.form)
