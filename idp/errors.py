@@ -59,11 +59,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(StoreUnavailableError)
     def store_down(exc: StoreUnavailableError) -> ResponseReturnValue:
         log.error("store unavailable: %s", exc)
-        response = error_response(503)
-        if isinstance(response, tuple):
-            return response[0], 503, {"Retry-After": "5"}
-        response.headers["Retry-After"] = "5"
-        return response
+        return _retry_later(error_response(503))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
@@ -74,7 +70,8 @@ def init_app(app: Flask) -> None:
         # Some errors carry their own page (e.g. the sign-in form under throttling).
         if exc.response is not None:
             return exc.response
-        return error_response(exc.code or 500)
+        response = error_response(exc.code or 500)
+        return _retry_later(response) if exc.code == 503 else response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> ResponseReturnValue:
@@ -82,6 +79,14 @@ def init_app(app: Flask) -> None:
             return store_down(StoreUnavailableError(str(exc)))
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(InternalServerError.code)
+
+
+def _retry_later(response: ResponseReturnValue) -> ResponseReturnValue:
+    """A 503 says when to come back (RFC 9110 section 10.2.3)."""
+    if isinstance(response, tuple):
+        return response[0], 503, {"Retry-After": "5"}
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _is_store_outage(exc: BaseException) -> bool:

@@ -9,7 +9,6 @@ otherwise they are an error page (RFC 6749 section 4.1.2.1).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -29,6 +28,7 @@ from idp import auth, pipeline
 from idp.companies import active_memberships, chosen_company_id
 from idp.errors import error_response
 from idp.extensions import csrf
+from idp.links import hash_token
 from idp.oidc.tokens import Principal, verify_id_token_hint
 from idp.pipeline import Interaction
 
@@ -47,7 +47,7 @@ def _browser_hash() -> str:
     if not value:
         value = secrets.token_urlsafe(24)
         session[BROWSER_KEY] = value
-    return hashlib.sha256(value.encode()).hexdigest()
+    return hash_token(value)
 
 
 class StoredRequest(OAuth2Request):
@@ -153,7 +153,7 @@ def resume(uid: str) -> ResponseReturnValue:
                               "invalid_request")
     expected = interaction.params.get(_BINDING, "")
     value = session.get(BROWSER_KEY)
-    actual = hashlib.sha256(value.encode()).hexdigest() if value else ""
+    actual = hash_token(value) if value else ""
     if not hmac.compare_digest(expected, actual):
         return error_response(400, _("This sign-in was started in another browser. Please go back to the "
                                      "application and start again."), "invalid_request")

@@ -69,8 +69,11 @@ def chosen_membership(memberships: list[Membership], company_public_id: str | No
     return memberships[0] if len(memberships) == 1 else None
 
 
-def company_claims(user: User, company_public_id: str | None) -> dict[str, Any]:
-    memberships = active_memberships(user)
+def company_claims(user: User, company_public_id: str | None,
+                   memberships: list[Membership] | None = None) -> dict[str, Any]:
+    """`memberships`: the user's active ones, when the caller has read them already."""
+    if memberships is None:
+        memberships = active_memberships(user)
     claims: dict[str, Any] = {"companies": [_company_object(m) for m in memberships]}
     chosen = chosen_membership(memberships, company_public_id)
     if chosen is not None:
@@ -107,7 +110,7 @@ def releasable_claim_names(names: set[str], client_scopes: list[str] | tuple[str
 
 
 def user_claims(user: User, scopes: list[str] | set[str], company_public_id: str | None = None,
-                extra: set[str] | None = None) -> dict[str, Any]:
+                extra: set[str] | None = None, memberships: list[Membership] | None = None) -> dict[str, Any]:
     """The claims about `user` released for `scopes`, plus individually requested ones (`extra`)."""
     names: set[str] = set(extra or ())
     for scope in scopes:
@@ -115,6 +118,6 @@ def user_claims(user: User, scopes: list[str] | set[str], company_public_id: str
     claims: dict[str, Any] = {"sub": user.public_id}
     claims.update(_standard(user, names))
     if names & set(SCOPE_CLAIMS["companies"]):
-        everything = company_claims(user, company_public_id)
+        everything = company_claims(user, company_public_id, memberships)
         claims.update({k: v for k, v in everything.items() if k in names})
     return claims

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask
 
 from idp.headers import security_headers
-from idp.oidc.endpoints import discovery_document
+from idp.oidc.endpoints import DISCOVERY_HEADERS, PUBLIC_DOCUMENT_HEADERS, discovery_document
 from idp.oidc.keys import keyring
 from idp.oidc.token_endpoint import WSGIApp
 
@@ -30,7 +30,7 @@ class PublicDocuments:
         self.app = app
         self.wsgi_app = wsgi_app
         self.headers = [*security_headers(app), ("Content-Type", "application/json"),
-                        ("Cache-Control", "public, max-age=300")]
+                        *PUBLIC_DOCUMENT_HEADERS.items()]
         self._discovery: dict[str, bytes] = {}  # by SCRIPT_NAME, which the URLs in it carry
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -42,7 +42,7 @@ class PublicDocuments:
                 if path == JWKS_PATH:
                     body, extra = keyring().public_jwks_json(), []
                 else:
-                    body, extra = self._discovery_document(environ), [("Access-Control-Allow-Origin", "*")]
+                    body, extra = self._discovery_document(environ), list(DISCOVERY_HEADERS.items())
         except Exception:  # noqa: BLE001 - Flask's view and error handlers answer instead
             return self.wsgi_app(environ, start_response)
         start_response("200 OK", [*self.headers, *extra, ("Content-Length", str(len(body)))])

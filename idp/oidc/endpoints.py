@@ -7,23 +7,35 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import ServiceUnavailable
 
+from idp.companies import active_memberships, find_membership
 from idp.extensions import db
-from idp.models import User
+from idp.models import Membership, User
 from idp.oidc import tokens
-from idp.oidc.claims import ACR_VALUES, CLAIMS_SUPPORTED, SCOPES_SUPPORTED, releasable_claim_names, user_claims
+from idp.oidc.claims import (
+    ACR_VALUES,
+    CLAIMS_SUPPORTED,
+    SCOPES_SUPPORTED,
+    releasable_claim_names,
+    user_claims,
+)
 from idp.oidc.clients import query_client
 from idp.oidc.keys import keyring
-from idp.oidc.token_request import token_request
+from idp.oidc.token_request import TOKEN_PATH, token_request
 
 bp = Blueprint("oidc_api", __name__)
+
+# The JWKS and the discovery document: cacheable by anyone; the latter readable by any web page.
+PUBLIC_DOCUMENT_HEADERS = {"Cache-Control": "public, max-age=300"}
+DISCOVERY_HEADERS = {"Access-Control-Allow-Origin": "*"}
 
 
 def _server() -> Any:
     return current_app.extensions["idp.server"]
 
 
-@bp.post("/token")
+@bp.post(TOKEN_PATH)
 def token() -> ResponseReturnValue:
     """RFC 6749 section 3.2; errors are JSON with the RFC's codes (section 5.2).
 
@@ -36,18 +48,14 @@ def token() -> ResponseReturnValue:
 def finish_grant(response: Response) -> Response:
     """Commit what a granted token request stored, once, after the whole answer is built: a
     refresh token rotated and its successor. Should the commit fail, no token is handed out."""
-    if response.status_code != 200:
-        return response
+    if response.status_code != 200 or not db.session().in_transaction():
+        return response  # an error, or a grant that stored nothing (client_credentials)
     try:
         db.session.commit()
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         db.session.rollback()
         current_app.logger.exception("token endpoint: could not store the grant")
-        failed = jsonify(error="temporarily_unavailable", error_description="Try again in a moment.")
-        failed.status_code = 503
-        failed.headers["Cache-Control"] = "no-store"
-        failed.headers["Retry-After"] = "1"
-        return failed
+        raise ServiceUnavailable() from exc
     return response
 
 
@@ -104,8 +112,9 @@ def userinfo() -> ResponseReturnValue:
     user = db.session.execute(db.select(User).where(User.public_id == claims["sub"])).scalar_one_or_none()
     if user is None or not user.is_active:
         return _bearer_error("invalid_token", 401, "The access token is invalid, expired or revoked.")
-    company = _company_public_id(user, claims.get("company_id"))
-    response = jsonify(user_claims(user, scopes, company, _requested_claims(claims)))
+    memberships = active_memberships(user)
+    company = _company_public_id(memberships, claims.get("company_id"))
+    response = jsonify(user_claims(user, scopes, company, _requested_claims(claims), memberships))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -119,22 +128,16 @@ def _requested_claims(claims: dict[str, Any]) -> set[str]:
     return releasable_claim_names({str(name) for name in names}, client.config.scopes)
 
 
-def _company_public_id(user: User, external_id: str | None) -> str | None:
+def _company_public_id(memberships: list[Membership], external_id: str | None) -> str | None:
     """The company chosen at sign-in, carried by the access token as its external id."""
-    if not external_id:
-        return None
-    from idp.companies import active_memberships
-
-    for membership in active_memberships(user):
-        if membership.company.external_id == external_id:
-            return membership.company.public_id
-    return None
+    membership = find_membership(memberships, external_id)
+    return membership.company.public_id if membership is not None else None
 
 
 @bp.get("/jwks")
 def jwks() -> ResponseReturnValue:
     response = jsonify(keyring().public_jwks())
-    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers.update(PUBLIC_DOCUMENT_HEADERS)
     return response
 
 
@@ -184,6 +187,6 @@ def discovery_document() -> dict[str, Any]:
 @bp.get("/.well-known/openid-configuration")
 def openid_configuration() -> ResponseReturnValue:
     response = jsonify(discovery_document())
-    response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers.update(PUBLIC_DOCUMENT_HEADERS)
+    response.headers.update(DISCOVERY_HEADERS)
     return response

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app
-from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jwk import ECKey, RSAKey
 
 from idp.extensions import db
 from idp.models.oidc import SigningKey
@@ -90,7 +90,6 @@ def rotate() -> list[str]:
 @dataclass
 class _Loaded:
     signing: dict[str, RSAKey | ECKey]  # alg -> the key that signs
-    keyset: KeySet  # every published key (private parts kept: signing and verifying)
     public_jwks: dict[str, Any]
     loaded_at: float
     fingerprint: tuple[str, ...]
@@ -135,7 +134,7 @@ class KeyRing:
             keys.append(key)
             signing[row.alg] = key  # ordered by id: the last one of each alg wins
         public = {"keys": [key.as_dict(private=False) for key in keys]}
-        return _Loaded(signing, KeySet(keys), public, time.monotonic(), tuple(r.kid for r in rows),
+        return _Loaded(signing, public, time.monotonic(), tuple(r.kid for r in rows),
                        json.dumps(public, separators=(",", ":")).encode())
 
     def _current(self) -> _Loaded:
@@ -150,9 +149,6 @@ class KeyRing:
 
     def signing_key(self, alg: str = "RS256") -> RSAKey | ECKey:
         return self._current().signing[alg]
-
-    def keyset(self) -> KeySet:
-        return self._current().keyset
 
     def find(self, kid: str | None) -> RSAKey | ECKey | None:
         """A published key by id; an unknown kid forces one reload (a rotation elsewhere)."""

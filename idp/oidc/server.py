@@ -90,10 +90,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "family_id": principal.family_id,
             "jti": principal.jti,
         }
-        put_json(CODE_KEY + tokens.token_hash(code), data, _config().tokens.code_ttl_seconds)
+        put_json(CODE_KEY + tokens.hash_token(code), data, _config().tokens.code_ttl_seconds)
 
     def query_authorization_code(self, code: str, client: Any) -> StoredCode | None:
-        key = tokens.token_hash(code)
+        key = tokens.hash_token(code)
         # The take is the atomic single-use gate: of two racing redemptions only one gets the code.
         data = take_json(CODE_KEY + key)
         if data is None:
@@ -169,7 +169,7 @@ def id_token_for(token: dict[str, Any], client: Any, principal: Principal) -> st
     now = int(time.time())
     scopes = (token.get("scope") or "").split()
     extra = releasable_claim_names(requested_claim_names(principal.claims_request, "id_token"), client.config.scopes)
-    claims = user_claims(principal.user, scopes, principal.company_id, extra)
+    claims = user_claims(principal.user, scopes, principal.company_id, extra, principal.memberships)
     claims.update({
         "iss": _config().issuer,
         "aud": client.get_client_id(),

@@ -22,8 +22,9 @@ from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp.headers import add_missing, security_headers
+from idp.oidc.backchannel import ensure_sender
 from idp.oidc.endpoints import finish_grant
-from idp.oidc.token_request import TokenRequest
+from idp.oidc.token_request import TOKEN_PATH, TokenRequest, token_uri
 
 URLENCODED = "application/x-www-form-urlencoded"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -32,10 +33,10 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class TokenEndpoint:
     """WSGI middleware: POST /token here, everything else to `wsgi_app` (Flask's)."""
 
-    def __init__(self, app: Flask, wsgi_app: WSGIApp, path: str = "/token") -> None:
+    def __init__(self, app: Flask, wsgi_app: WSGIApp) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        self.path = path
+        self.uri = token_uri(app.config["IDP"].issuer)
         self.max_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
         self.headers = security_headers(app)
 
@@ -43,6 +44,8 @@ class TokenEndpoint:
         if not self._takes(environ):
             return self.wsgi_app(environ, start_response)
         with self.app.app_context():
+            # The one before-request hook a token request needs (see idp.oidc.init_app).
+            ensure_sender(self.app)
             try:
                 response = self._answer(environ)
             except Exception as exc:  # noqa: BLE001 - answered by Flask's error handlers below
@@ -50,7 +53,7 @@ class TokenEndpoint:
         return response(environ, start_response)
 
     def _takes(self, environ: dict[str, Any]) -> bool:
-        return (environ.get("PATH_INFO") == self.path and environ.get("REQUEST_METHOD") == "POST"
+        return (environ.get("PATH_INFO") == TOKEN_PATH and environ.get("REQUEST_METHOD") == "POST"
                 and not environ.get("QUERY_STRING") and str(environ.get("CONTENT_LENGTH", "")).isdigit()
                 and environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() == URLENCODED)
 
@@ -60,9 +63,7 @@ class TokenEndpoint:
             raise RequestEntityTooLarge()
         body = environ["wsgi.input"].read(length).decode("utf-8", "replace")
         form = MultiDict(parse_qsl(body, keep_blank_values=True))
-        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
-        uri = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}{self.path}"
-        request = TokenRequest(uri, EnvironHeaders(environ), MultiDict(), form)
+        request = TokenRequest(self.uri, EnvironHeaders(environ), MultiDict(), form)
         response = finish_grant(self.app.extensions["idp.server"].create_token_response(request))
         add_missing(response.headers, self.headers)
         return response

@@ -13,8 +13,17 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
-from flask import Request
+from flask import Request, current_app
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
+
+TOKEN_PATH = "/token"  # noqa: S105 - a path, not a secret
+
+
+def token_uri(issuer: str) -> str:
+    """The token endpoint's URL as Authlib sees it. From the configured issuer, not the request's
+    Host and scheme: behind a proxy that ends TLS they say http and an internal name, which
+    Authlib would refuse as insecure transport."""
+    return issuer + TOKEN_PATH
 
 
 class FormPayload(OAuth2Payload):
@@ -53,5 +62,4 @@ class TokenRequest(OAuth2Request):
 def token_request(request: Request) -> TokenRequest:
     """The current Flask request, for the token requests the early path passes on (a query
     string, a multipart or chunked body): werkzeug's parser reads every kind of body."""
-    uri = f"{request.scheme}://{request.host}{request.path}"
-    return TokenRequest(uri, request.headers, request.args, request.form)
+    return TokenRequest(token_uri(current_app.config["IDP"].issuer), request.headers, request.args, request.form)

@@ -9,13 +9,12 @@ old one) and a second use of a rotated token revokes its whole family (RFC 9700 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -26,8 +25,10 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from sqlalchemy import bindparam, insert, select, update
 
+from idp.companies import active_memberships
 from idp.extensions import db
-from idp.models import User
+from idp.links import hash_token
+from idp.models import Membership, User
 from idp.models.oidc import RefreshToken
 from idp.oidc.claims import acr_for, company_claims
 from idp.oidc.keys import keyring
@@ -35,10 +36,6 @@ from idp.store import get_store
 
 REVOKED_JTI_KEY = "revoked-jti:"  # TTL: tokens.access_token_ttl_seconds
 USERINFO_CLAIMS = "userinfo_claims"  # access-token claim: names requested under `claims.userinfo`
-
-
-def token_hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def new_id() -> str:
@@ -62,6 +59,11 @@ class Principal:
 
     def get_user_id(self) -> str:
         return self.user.public_id
+
+    @cached_property
+    def memberships(self) -> list[Membership]:
+        """Read once per grant: the access token and the ID token both carry them."""
+        return active_memberships(self.user)
 
     @property
     def acr(self) -> str:
@@ -175,7 +177,7 @@ def access_token_claims(client_id: str, scope: str, principal: Principal | None,
     if principal.sid:
         claims["sid"] = principal.sid
     if "companies" in scope.split():
-        claims.update(company_claims(principal.user, principal.company_id))
+        claims.update(company_claims(principal.user, principal.company_id, principal.memberships))
     if principal.userinfo_claims:
         # Private claim: what /userinfo releases beyond the scopes (the `claims` request parameter).
         claims[USERINFO_CLAIMS] = sorted(principal.userinfo_claims)
@@ -209,7 +211,7 @@ _CLAIM = (
            _REFRESH.c.rotated_at.is_(None), _REFRESH.c.revoked_at.is_(None), _REFRESH.c.expires_at > bindparam("now"))
     .values(rotated_at=bindparam("now"))
     .returning(_REFRESH.c.id, _REFRESH.c.family_id, _REFRESH.c.client_id, _REFRESH.c.user_id, _REFRESH.c.scope,
-               _REFRESH.c.context, _REFRESH.c.expires_at, _REFRESH.c.revoked_at)
+               _REFRESH.c.context, _REFRESH.c.expires_at)
 )
 _STORE = insert(_REFRESH)
 
@@ -224,7 +226,7 @@ def save_refresh_token(raw: str, client_id: str, principal: Principal, scope: st
     now = datetime.now(UTC)
     # A plain INSERT rather than the ORM's unit of work: nothing reads the row back in this request.
     db.session.execute(_STORE, {
-        "token_hash": token_hash(raw), "family_id": principal.family_id, "client_id": client_id,
+        "token_hash": hash_token(raw), "family_id": principal.family_id, "client_id": client_id,
         "user_id": principal.user.id, "scope": scope, "context": json.dumps(principal.context()),
         "access_jti": principal.jti, "created_at": now,
         "expires_at": now + timedelta(days=_config().tokens.refresh_token_ttl_days),
@@ -253,7 +255,7 @@ class RefreshCredential:
         return self.row.expires_at <= datetime.now(UTC)
 
     def is_revoked(self) -> bool:
-        return self.row.revoked_at is not None or getattr(self.row, "rotated_at", None) is not None
+        return self.row.revoked_at is not None or self.row.rotated_at is not None
 
     def principal(self, user: User) -> Principal:
         context = json.loads(self.row.context or "{}")
@@ -264,7 +266,7 @@ class RefreshCredential:
 
 def find_refresh_token(raw: str) -> RefreshToken | None:
     return db.session.execute(
-        db.select(RefreshToken).where(RefreshToken.token_hash == token_hash(raw))
+        db.select(RefreshToken).where(RefreshToken.token_hash == hash_token(raw))
     ).scalar_one_or_none()
 
 
@@ -277,7 +279,7 @@ def claim_refresh_token(raw: str, client_id: str) -> RefreshCredential | None:
     answer that fails later (a scope not granted, an account disabled) leaves the token unused.
     """
     now = datetime.now(UTC)
-    claimed = db.session.execute(_CLAIM, {"hash": token_hash(raw), "client": client_id, "now": now}).first()
+    claimed = db.session.execute(_CLAIM, {"hash": hash_token(raw), "client": client_id, "now": now}).first()
     if claimed is not None:
         return RefreshCredential(claimed)
     stored = find_refresh_token(raw)
@@ -297,32 +299,29 @@ def is_access_token_denied(jti: str | None) -> bool:
     return bool(jti) and get_store().get(REVOKED_JTI_KEY + str(jti)) is not None
 
 
-def revoke_family(family_id: str) -> int:
-    """Revoke every refresh token of a family and deny the access tokens issued with them."""
-    rows = db.session.execute(
-        db.select(RefreshToken).where(RefreshToken.family_id == family_id)
-    ).scalars().all()
+def _revoke(rows: list[RefreshToken]) -> None:
+    """Revoke these refresh tokens and deny the access tokens issued with them."""
     now = datetime.now(UTC)
     for row in rows:
         if row.revoked_at is None:
             row.revoked_at = now
         if row.expires_at > now:
             deny_access_token(row.access_jti)
+
+
+def revoke_family(family_id: str) -> int:
+    """Revoke every refresh token of a family (committed at once: a reuse was detected)."""
+    rows = list(db.session.execute(db.select(RefreshToken).where(RefreshToken.family_id == family_id)).scalars())
+    _revoke(rows)
     db.session.commit()
     return len(rows)
 
 
 def revoke_user_tokens(user: User) -> None:
-    """Revoke every live refresh token of a user (disabled, or every session ended)."""
-    families = db.session.execute(
-        db.select(RefreshToken.family_id).where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .distinct()
-    ).scalars().all()
-    now = datetime.now(UTC)
-    for family in families:
-        for row in db.session.execute(db.select(RefreshToken).where(RefreshToken.family_id == family)).scalars():
-            if row.revoked_at is None:
-                row.revoked_at = now
-            if row.expires_at > now:
-                deny_access_token(row.access_jti)
+    """Revoke every family with a live refresh token of a user (disabled, or every session ended);
+    flushed into the caller's transaction."""
+    live_families = (db.select(RefreshToken.family_id)
+                     .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None)))
+    _revoke(list(db.session.execute(
+        db.select(RefreshToken).where(RefreshToken.family_id.in_(live_families))).scalars()))
     db.session.flush()

@@ -210,6 +210,7 @@ def test_a_rotation_that_cannot_be_stored_hands_out_no_token(flow, user, client,
                          basic("web", WEB_SECRET))
     assert refused.status_code == 503
     assert refused.get_json()["error"] == "temporarily_unavailable"
+    assert refused.headers["Retry-After"] == "5"
     assert "access_token" not in refused.get_json() and refused.headers["Cache-Control"] == "no-store"
     monkeypatch.setattr(db.session, "commit", real_commit)
 

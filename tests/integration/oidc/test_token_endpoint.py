@@ -146,3 +146,11 @@ def test_public_documents_fall_back_to_flask_when_the_keys_cannot_be_read(app, c
     response = client.get("/jwks")
     assert response.status_code == 500 and response.is_json
     assert "database unreachable" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/token", "/token?via=view"])
+def test_the_token_endpoint_does_not_trust_the_host_header(client, path):
+    """Behind a proxy that ends TLS, requests arrive over http with an internal host name; the
+    grant is judged on the configured issuer, so neither path refuses it as insecure transport."""
+    response = client.post(path, data=CC, headers={**basic("api", API_SECRET), "Host": "idp-internal.example"})
+    assert response.status_code == 200, response.get_data(as_text=True)
