@@ -16,9 +16,8 @@ from flask_babel import gettext as _
 from idp import accounts, audit, companies
 from idp.extensions import db
 from idp.mail import queue_email
-from idp.models import AccountRequest, Membership, User
+from idp.models import AccountRequest, User
 from idp.models.base import utcnow
-from idp.models.companies import MembershipStatus
 from idp.models.requests import RequestStatus, decide_pending
 
 MAX_PEOPLE = 20
@@ -61,8 +60,6 @@ def approve(request: AccountRequest, actor: User | None) -> int:
     if not _decide(request, RequestStatus.APPROVED, actor):
         raise AccountRequestError(_("This request was already decided."))
     db.session.commit()
-    # Decided once, up front: create_user() commits per person, so no lock spans the loop.
-    make_admin = not companies.active_admins(company)
     created = 0
     for person in request.people:
         user = User.find_by_email(person["email"])
@@ -77,12 +74,17 @@ def approve(request: AccountRequest, actor: User | None) -> int:
                 db.session.commit()
                 continue
             created += 1
-        if companies.existing_membership(user, company) is None:
-            admin = make_admin and user.email == request.contact_email
-            db.session.add(Membership(user_id=user.id, company_id=company.id, role=person["role"], is_admin=admin,
-                                      status=MembershipStatus.ACTIVE))
+        try:
+            # Someone already a member keeps their access as it is. The key contact administers the
+            # company if it has no admin: decided under the company lock, per person, because
+            # create_user() commits and no lock can span the loop.
+            membership, new = companies.grant_membership(user, company, person["role"], keep_existing=True,
+                                                         first_admin=user.email == request.contact_email)
+        except companies.CompanyError:
+            continue  # rolled back: a membership was made meanwhile, which is what "already a member" gets
+        if new:
             audit.record("membership.created", user=user, actor=actor, company=company, role=person["role"],
-                         admin=admin, via="account_request")
+                         admin=membership.is_admin, via="account_request")
             if not created_now:
                 # Someone who already had an account is told of the new access instead.
                 queue_email("access_approved", user.email, user.locale, user=user, company=company,
@@ -95,7 +97,7 @@ def approve(request: AccountRequest, actor: User | None) -> int:
 
 
 def reject(request: AccountRequest, actor: User, reason: str | None) -> None:
-    reason = (reason or "").strip()[:1000] or None
+    reason = (reason or "").strip()[:companies.REASON_MAX] or None
     if not _decide(request, RequestStatus.REJECTED, actor, reason=reason):
         raise AccountRequestError(_("This request was already decided."))
     audit.record("account_request.rejected", actor=actor, request=request.public_id)

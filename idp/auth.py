@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
-from flask import g, session
+from flask import g, redirect, request, session, url_for
+from werkzeug.wrappers import Response
 
-from idp import audit
+from idp import audit, pipeline
 from idp.companies import SESSION_COMPANY
 from idp.extensions import db
 from idp.models import User
@@ -61,12 +63,29 @@ def current_user() -> User | None:
         # A disabled user, or one whose sessions were all ended (epoch bumped), is signed out.
         if user is None or not user.is_active or user.session_epoch != session.get("epoch"):
             user = None
-            language = session.get("lang")
-            session.clear()
-            if language:
-                session["lang"] = language
+            _clear_session()
     g.current_user = user
     return user
+
+
+def login_proof() -> dict[str, Any]:
+    """What the pipeline's `login` step records of this session's sign-in."""
+    return {"sid": session["sid"], "amr": list(session["amr"])}
+
+
+def resume_after_sign_in(uid: str) -> str:
+    """Record the sign-in just made as interaction `uid`'s `login` step; the address to resume it."""
+    return pipeline.complete(uid, "login", **login_proof())
+
+
+def sign_in_redirect(fallback_endpoint: str) -> Response:
+    """To the sign-in page, coming back here afterwards.
+
+    Sign-in ends with a GET of its `next`: after a POST it returns to `fallback_endpoint`
+    instead, as a POST-only address would refuse that GET.
+    """
+    target = request.path if request.method == "GET" else url_for(fallback_endpoint)
+    return redirect(url_for("login.login", next=target))
 
 
 def session_facts() -> SessionFacts:

@@ -198,20 +198,22 @@ def users_disable(ctx: click.Context, email: str) -> None:
 @click.option("--company", "company_id", required=True, help="The company's identifier (customer number, SIREN...).")
 @click.option("--role", required=True, help="One of the configured roles.")
 @click.option("--branch", default=None)
-@click.option("--locale", type=click.Choice(["fr", "en"]), help="The language of the email.")
+@click.option("--locale", help="The language of the email: one of the configured languages.")
 @click.argument("email")
 @click.pass_context
 def invite(ctx: click.Context, company_id: str, role: str, branch: str | None, locale: str | None, email: str) -> None:
     """Invite EMAIL to join a company with a role; the email carries a single-use link."""
-    from idp import invitations
+    from idp import companies, invitations
     from idp.extensions import db as database
     from idp.mail import deliver_due
-    from idp.models import Company
 
     app = _app(ctx)
+    languages = app.config["IDP"].languages
+    if locale is not None and locale not in languages:
+        raise click.BadParameter(f"use one of {', '.join(languages)}", param_hint="'--locale'")
     with app.app_context(), app.test_request_context():
-        company = database.session.execute(
-            database.select(Company).where(Company.external_id == company_id)).scalar_one_or_none()
+        # The identifier as the directory import and the join page read it (a SIREN with spaces...).
+        company = companies.find_company(company_id)
         if company is None:
             raise click.ClickException(f"no company {company_id}")
         try:

@@ -21,6 +21,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
 
 from idp import audit, signals
 from idp.extensions import db
@@ -29,6 +30,7 @@ from idp.models import AccessRequest, Company, Membership, User
 from idp.models.base import utcnow
 from idp.models.companies import MembershipStatus
 from idp.models.requests import RequestStatus, decide_pending
+from idp.models.users import UserStatus
 
 REMIND_INTERVAL = timedelta(days=1)
 SESSION_COMPANY = "company"  # the SSO session's active company (a Company.public_id), set by picker and /tools
@@ -108,27 +110,40 @@ def role_allowed(roles: Sequence[str] | None, membership: Membership | None) -> 
 
 
 def memberships_for_admin(user: User) -> list[Membership]:
-    """The user's active admin memberships: the companies they may administer."""
+    """The user's active admin memberships of active companies: the companies they may administer.
+
+    A deactivated company is out of reach of its admins, as it is out of the sign-in and the claims.
+    """
     if not user.is_active:
         return []
     return list(db.session.execute(
-        select(Membership).join(Company, Membership.company_id == Company.id)
+        select(Membership).join(Membership.company).options(contains_eager(Membership.company))
         .where(Membership.user_id == user.id, Membership.is_admin.is_(True),
-               Membership.status == MembershipStatus.ACTIVE)
+               Membership.status == MembershipStatus.ACTIVE, Company.active.is_(True))
         .order_by(Company.name, Company.id)
     ).scalars().all())
 
 
+def _members_query(company: Company) -> Any:
+    # The user is loaded with the row: the members page and the notifications read it for every member.
+    return (select(Membership).join(Membership.user).options(contains_eager(Membership.user))
+            .where(Membership.company_id == company.id)
+            .order_by(User.family_name, User.given_name, User.id))
+
+
 def memberships_of(company: Company, *, statuses: Iterable[str] | None = None) -> list[Membership]:
-    query = select(Membership).join(User, Membership.user_id == User.id).where(Membership.company_id == company.id)
+    query = _members_query(company)
     if statuses is not None:
         query = query.where(Membership.status.in_(list(statuses)))
-    return list(db.session.execute(query.order_by(User.family_name, User.given_name, User.id)).scalars().all())
+    return list(db.session.execute(query).scalars().all())
 
 
 def active_admins(company: Company) -> list[Membership]:
     """Active admin memberships of active users: the people who decide access requests."""
-    return [m for m in memberships_of(company, statuses=[MembershipStatus.ACTIVE]) if m.is_admin and m.user.is_active]
+    return list(db.session.execute(
+        _members_query(company).where(Membership.status == MembershipStatus.ACTIVE, Membership.is_admin.is_(True),
+                                      User.status == UserStatus.ACTIVE)
+    ).scalars().all())
 
 
 def pending_requests(company: Company) -> list[AccessRequest]:
@@ -199,6 +214,36 @@ def pending_request(user: User, company: Company) -> AccessRequest | None:
     ).scalar_one_or_none()
 
 
+def grant_membership(user: User, company: Company, role: str, branch: str | None = None, *,
+                     first_admin: bool = False, keep_existing: bool = False) -> tuple[Membership, bool]:
+    """Make `user` an active member of `company` with `role` and `branch`; the caller audits and commits.
+
+    Returns the membership and whether it is new. Under the company lock, so a membership made
+    meanwhile by another path (a join, an invitation, an approval) is found and reused instead of
+    inserted twice: it gets the role, the branch and the active status, or with `keep_existing`
+    stays as it is. With `first_admin` a new member administers the company if it has no active
+    admin at that moment.
+    """
+    lock_company(company)
+    membership = existing_membership(user, company)
+    new = membership is None
+    if membership is not None:
+        if keep_existing:
+            return membership, False
+        membership.role, membership.branch, membership.status = role, branch, MembershipStatus.ACTIVE
+    else:
+        membership = Membership(user_id=user.id, company_id=company.id, role=role, branch=branch,
+                                is_admin=first_admin and not active_admins(company), status=MembershipStatus.ACTIVE)
+        db.session.add(membership)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Only a writer that skipped the lock can get here; the person may simply try again.
+        db.session.rollback()
+        raise CompanyError(_("Something went wrong on our side. Please try again.")) from None
+    return membership, new
+
+
 def join(user: User, company: Company) -> Membership | AccessRequest:
     """`user` proved the member code of `company`: make them its admin if it has none, else file a request.
 
@@ -207,15 +252,15 @@ def join(user: User, company: Company) -> Membership | AccessRequest:
     """
     if not company.active:
         raise CompanyError(_("This customer account is not active. Please contact us."))
+    # The lock comes first: a second joiner waits here until the first one has committed, and
+    # then sees the admin the first one became (or the membership an approval just granted).
+    lock_company(company)
     membership = existing_membership(user, company)
     if membership is not None:
         if membership.is_active:
             raise CompanyError(_("You are already a member of %(company)s.", company=company.name))
         raise CompanyError(_("Your access to %(company)s was deactivated. Please ask its administrator.",
                              company=company.name))
-    # The lock comes first: a second joiner waits here until the first one has committed, and
-    # then sees the admin the first one became.
-    lock_company(company)
     if not active_admins(company):
         membership = Membership(user_id=user.id, company_id=company.id, role=default_role(), is_admin=True,
                                 status=MembershipStatus.ACTIVE)
@@ -285,12 +330,8 @@ def remind(request: AccessRequest, user: User) -> bool:
     return True
 
 
-def _decide(request: AccessRequest, status: RequestStatus, actor: User, **values: Any) -> bool:
-    return decide_pending(request, status, actor.id, **values)
-
-
 def withdraw(request: AccessRequest, user: User) -> None:
-    if request.user_id != user.id or not _decide(request, RequestStatus.WITHDRAWN, user):
+    if request.user_id != user.id or not decide_pending(request, RequestStatus.WITHDRAWN, user.id):
         raise CompanyError(_("This request is no longer pending."))
     audit.record("access_request.withdrawn", user=user, actor=user, company=request.company,
                  request=request.public_id)
@@ -301,16 +342,9 @@ def approve(request: AccessRequest, actor: User, role: str, branch: str | None =
     """Grant the requested access with `role`; the requester is told by email."""
     role = check_role(role)
     branch = check_branch(branch)
-    if not _decide(request, RequestStatus.APPROVED, actor, role=role, branch=branch):
+    if not decide_pending(request, RequestStatus.APPROVED, actor.id, role=role, branch=branch):
         raise CompanyError(_("This request was already decided."))
-    membership = existing_membership(request.user, request.company)
-    if membership is None:
-        membership = Membership(user_id=request.user_id, company_id=request.company_id, role=role, branch=branch,
-                                is_admin=False, status=MembershipStatus.ACTIVE)
-        db.session.add(membership)
-    else:
-        membership.role, membership.branch, membership.status = role, branch, MembershipStatus.ACTIVE
-    db.session.flush()
+    membership = grant_membership(request.user, request.company, role, branch)[0]
     audit.record("access_request.approved", user=request.user, actor=actor, company=request.company,
                  request=request.public_id, role=role, branch=branch)
     audit.record("membership.created", user=request.user, actor=actor, company=request.company, role=role,
@@ -324,7 +358,7 @@ def approve(request: AccessRequest, actor: User, role: str, branch: str | None =
 def reject(request: AccessRequest, actor: User, reason: str | None = None) -> None:
     """Refuse the request, with an optional reason told to the requester."""
     reason = (reason or "").strip()[:REASON_MAX] or None
-    if not _decide(request, RequestStatus.REJECTED, actor, reason=reason):
+    if not decide_pending(request, RequestStatus.REJECTED, actor.id, reason=reason):
         raise CompanyError(_("This request was already decided."))
     audit.record("access_request.rejected", user=request.user, actor=actor, company=request.company,
                  request=request.public_id)
@@ -382,6 +416,7 @@ def deactivate(membership: Membership, actor: User) -> None:
 def reactivate(membership: Membership, actor: User) -> None:
     membership.status = MembershipStatus.ACTIVE
     audit.record("membership.reactivated", user=membership.user, actor=actor, company=membership.company)
+    _access_changed(membership.user)
     db.session.commit()
 
 

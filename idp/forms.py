@@ -36,3 +36,10 @@ class LoginForm(Form):
 
 class ConfirmForm(Form):
     """A form with nothing but its CSRF token: a confirmation button."""
+
+
+class NewPasswordForm(Form):
+    """A new password, typed twice."""
+
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
+    password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])

@@ -12,6 +12,9 @@ from idp.i18n import current_language
 
 bp = Blueprint("home", __name__)
 
+# Each language in its own name, so that anyone can find theirs.
+LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
+
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
@@ -30,7 +33,7 @@ def template_globals() -> dict[str, Any]:
         "current_user": current_user(),
         "current_language": current_language(),
         "languages": config.languages,
-        "language_names": {"fr": "Français", "en": "English"},
+        "language_names": LANGUAGE_NAMES,
         "current_path": request.full_path.rstrip("?") if request else "/",
         "enabled_flows": current_app.extensions["idp.flows"],
     }

@@ -14,13 +14,12 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import update
 
-from idp import audit, links
+from idp import audit, companies, links
 from idp.accounts import AccountError, check_email
 from idp.extensions import db
 from idp.mail import queue_email
 from idp.models import Company, Invitation, Membership, User
 from idp.models.base import utcnow
-from idp.models.companies import MembershipStatus
 
 INVITATION_PAGE = "invitation.accept"  # the flow's view, named here so the core builds the link
 
@@ -42,12 +41,9 @@ def _new_token(invitation: Invitation) -> str:
 
 def _send(invitation: Invitation, raw: str) -> None:
     config = current_app.config["IDP"]
-    company = invitation.company or db.session.get(Company, invitation.company_id)
-    inviter = invitation.invited_by or (db.session.get(User, invitation.invited_by_id)
-                                        if invitation.invited_by_id else None)
     role = config.roles.get(invitation.role)
     locale = invitation.locale if invitation.locale in config.languages else config.locale_default
-    queue_email("invitation", invitation.email, locale, company=company, inviter=inviter,
+    queue_email("invitation", invitation.email, locale, company=invitation.company, inviter=invitation.invited_by,
                 role=role.get(locale) if role is not None else invitation.role, branch=invitation.branch,
                 days=max(1, round(config.invitations.ttl_days)),
                 link=config.issuer + url_for(INVITATION_PAGE, token=raw))
@@ -60,29 +56,28 @@ def invite(company: Company, email: str, role: str, branch: str | None = None, a
     An earlier pending invitation of the same address to the same company is revoked: only the
     latest one works.
     """
-    config = current_app.config["IDP"]
     if "invitation" not in current_app.extensions["idp.flows"]:
         raise InvitationError(_("Invitations need the invitation flow in the configuration."))
-    if role not in config.roles:
-        raise InvitationError(_("Unknown role %(role)s; use one of %(roles)s.", role=role,
-                                roles=", ".join(config.roles)))
+    _check_role(role)
+    try:
+        branch = companies.check_branch(branch)
+    except companies.CompanyError as exc:
+        raise InvitationError(str(exc)) from None
     try:
         address = check_email(email)
     except AccountError:
         raise InvitationError(_("This email address is not valid.")) from None
     existing = User.find_by_email(address)
     if existing is not None:
-        membership = db.session.execute(db.select(Membership).where(
-            Membership.user_id == existing.id, Membership.company_id == company.id)).scalar_one_or_none()
+        membership = companies.existing_membership(existing, company)
         if membership is not None and membership.is_active:
             raise InvitationError(_("%(email)s is already a member of %(company)s.", email=address,
                                     company=company.name))
         locale = locale or existing.locale
     for earlier in pending_for(company, address):
         earlier.revoked_at = utcnow()
-    invitation = Invitation(company_id=company.id, company=company, email=address, role=role,
-                            branch=(branch or "").strip() or None, locale=locale,
-                            invited_by_id=actor.id if actor is not None else None, token_hash="")
+    invitation = Invitation(company=company, email=address, role=role, branch=branch, locale=locale,
+                            invited_by=actor, token_hash="")
     raw = _new_token(invitation)
     db.session.add(invitation)
     db.session.flush()
@@ -90,6 +85,16 @@ def invite(company: Company, email: str, role: str, branch: str | None = None, a
     audit.record("invitation.sent", actor=actor, company=company, invitation=invitation.id, role=role,
                  branch=invitation.branch, email=address)
     return invitation
+
+
+def _check_role(role: str) -> None:
+    try:
+        companies.check_role(role)
+    except companies.CompanyError:
+        # Named in full: the CLI's user has no list of roles in front of them.
+        roles = current_app.config["IDP"].roles
+        raise InvitationError(_("Unknown role %(role)s; use one of %(roles)s.", role=role,
+                                roles=", ".join(roles))) from None
 
 
 def resend(invitation: Invitation, actor: User | None = None) -> None:
@@ -145,15 +150,10 @@ def accept(invitation: Invitation, user: User) -> Membership:
     )
     if result.rowcount != 1:
         raise InvitationError(_("This invitation is no longer valid."))
-    membership = db.session.execute(db.select(Membership).where(
-        Membership.user_id == user.id, Membership.company_id == invitation.company_id)).scalar_one_or_none()
-    if membership is None:
-        membership = Membership(user_id=user.id, company_id=invitation.company_id, is_admin=False)
-        db.session.add(membership)
-    membership.role = invitation.role
-    membership.branch = invitation.branch
-    membership.status = MembershipStatus.ACTIVE
-    db.session.flush()
+    try:
+        membership = companies.grant_membership(user, invitation.company, invitation.role, invitation.branch)[0]
+    except companies.CompanyError as exc:
+        raise InvitationError(str(exc)) from None
     audit.record("invitation.accepted", user=user, company=invitation.company, invitation=invitation.id,
                  role=invitation.role)
     return membership

@@ -17,6 +17,7 @@ from sqlalchemy import update
 from idp.extensions import db
 from idp.models.base import utcnow
 from idp.models.links import Link
+from idp.models.users import User
 
 
 def hash_token(raw: str) -> str:
@@ -41,6 +42,13 @@ def peek(raw: str, purpose: str) -> Link | None:
     if link is None or link.used_at is not None or link.expires_at <= utcnow():
         return None
     return link
+
+
+def peek_with_user(raw: str, purpose: str) -> tuple[Link, User] | None:
+    """The valid link and the account it was issued for, or None when either is missing."""
+    link = peek(raw, purpose)
+    user = db.session.get(User, link.user_id) if link is not None and link.user_id is not None else None
+    return None if link is None or user is None else (link, user)
 
 
 def redeem(raw: str, purpose: str) -> Link | None:

@@ -88,11 +88,9 @@ def create_backend(config: IdpConfig, instance_path: str) -> MailBackend:
     return ConsoleBackend()
 
 
-def queue_email(kind: str, recipient: str, locale: str | None, **context: Any) -> OutboxMessage:
-    """Render templates/email/<kind>/ in the recipient's language and queue the message.
-
-    The row joins the caller's transaction; it is delivered after the caller commits.
-    """
+def render_email(kind: str, locale: str | None, **context: Any) -> tuple[str, str, str]:
+    """Subject, text body and HTML body of templates/email/<kind>/ in the recipient's language
+    (the default language when theirs is not offered)."""
     config: IdpConfig = current_app.config["IDP"]
     language = locale if locale in config.languages else config.locale_default
     context.setdefault("issuer", config.issuer)
@@ -101,6 +99,16 @@ def queue_email(kind: str, recipient: str, locale: str | None, **context: Any) -
         subject = render_template(f"email/{kind}/subject.txt", **context).strip()
         body_text = render_template(f"email/{kind}/body.txt", **context)
         body_html = render_template(f"email/{kind}/body.html", **context)
+    return subject, body_text, body_html
+
+
+def queue_email(kind: str, recipient: str, locale: str | None, **context: Any) -> OutboxMessage:
+    """Render templates/email/<kind>/ in the recipient's language and queue the message.
+
+    The row joins the caller's transaction; it is delivered after the caller commits.
+    """
+    config: IdpConfig = current_app.config["IDP"]
+    subject, body_text, body_html = render_email(kind, locale, **context)
     domain = config.mail.from_.rpartition("@")[2].strip("> ") or "localhost"
     message = OutboxMessage(
         kind=kind,

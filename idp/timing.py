@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, render_template
-from flask_babel import force_locale
+from idp.mail import render_email
 
 # Longer than the work on either path (a password hash, a few rows, rendering one email).
 RESPONSE_FLOOR_SECONDS = 0.25
@@ -32,9 +31,4 @@ class SteadyClock:
 
 def rehearse_email(kind: str, locale: str | None, **context: object) -> None:
     """Render an email without queuing it: the unknown-address path pays the same cost."""
-    config = current_app.config["IDP"]
-    language = locale if locale in config.languages else config.locale_default
-    context.setdefault("issuer", config.issuer)
-    with force_locale(language):
-        for name in ("subject.txt", "body.txt", "body.html"):
-            render_template(f"email/{kind}/{name}", **context)
+    render_email(kind, locale, **context)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import redirect, request, url_for
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
@@ -22,8 +21,7 @@ def signed_in_user() -> User:
 
 
 def sign_in_redirect() -> Response:
-    target = request.path if request.method == "GET" else url_for("admin_companies.index")
-    return redirect(url_for("login.login", next=target))
+    return auth.sign_in_redirect("admin_companies.index")
 
 
 def not_found() -> NotFound:

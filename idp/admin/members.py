@@ -1,9 +1,9 @@
 """Company administration for the admins of a company: members, access requests, invitations.
 
 Every company id in a path is resolved through the acting person's own active admin
-memberships, and every member or request id through that company: anything else is a 404
-(never a 403, so an outsider learns nothing about what exists). Every change is audited by
-idp.companies.
+memberships of active companies, and every member or request id through that company: anything
+else is a 404 (never a 403, so an outsider learns nothing about what exists). Every change is
+audited by idp.companies and idp.invitations.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from idp import companies
+from idp import companies, invitations
 from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
 from idp.extensions import db
 from idp.forms import ConfirmForm, Form
 from idp.i18n import current_language
-from idp.models import AccessRequest, Company, Membership, User
+from idp.models import AccessRequest, Company, Invitation, Membership, User
 from idp.models.companies import MembershipStatus
 
 bp = Blueprint("admin_companies", __name__, url_prefix="/admin")
@@ -49,10 +49,10 @@ class AdminFlagForm(Form):
 
 
 def _company_of(user: User, company_id: str) -> Company:
-    """The company `company_id` if `user` is one of its active admins; otherwise 404."""
+    """The company `company_id` if it is active and `user` is one of its active admins; otherwise 404."""
     found = db.session.execute(
         select(Company).join(Membership, Membership.company_id == Company.id)
-        .where(Company.public_id == company_id[:64], Membership.user_id == user.id,
+        .where(Company.public_id == company_id[:64], Company.active.is_(True), Membership.user_id == user.id,
                Membership.is_admin.is_(True), Membership.status == MembershipStatus.ACTIVE)
     ).scalar_one_or_none()
     if found is None or not user.is_active:
@@ -112,32 +112,38 @@ def index() -> ResponseReturnValue:
 @company_admin
 def members(user: User, company: Company) -> ResponseReturnValue:
     return render_template("admin/members.html", company=company, members=companies.memberships_of(company),
-                           pending=companies.pending_requests(company), me=user, form=ConfirmForm(),
-                           roles=current_app.config["IDP"].roles, role_choices=_role_choices(),
-                           language=current_language(), can_invite=_can_invite())
+                           pending=companies.pending_requests(company), role_choices=_role_choices(),
+                           can_invite=_can_invite())
 
 
 def _can_invite() -> bool:
-    import importlib.util
-
-    return ("invitation" in current_app.extensions["idp.flows"]
-            and importlib.util.find_spec("idp.invitations") is not None)
+    return "invitation" in current_app.extensions["idp.flows"]
 
 
-def _apply(company: Company, action: Callable[[], None], done: str) -> ResponseReturnValue:
+def _apply(action: Callable[[], object], done: str, back: str) -> ResponseReturnValue:
+    """Carry out `action` and go back to `back`, telling the admin `done` or why it was refused."""
     try:
         action()
-    except companies.CompanyError as exc:
+    except (companies.CompanyError, invitations.InvitationError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
     else:
+        # The membership changes commit themselves; the invitation ones leave it to the caller.
+        db.session.commit()
         flash(done, "success")
-    return redirect(_members_page(company))
+    return redirect(back)
 
 
-def _invalid(company: Company) -> ResponseReturnValue:
+def _invalid(back: str) -> ResponseReturnValue:
     flash(_("The form was not filled in correctly."), "error")
-    return redirect(_members_page(company))
+    return redirect(back)
+
+
+def _confirmed(action: Callable[[], object], done: str, back: str) -> ResponseReturnValue:
+    """`_apply` for the one-button forms, which carry nothing but their CSRF token."""
+    if not ConfirmForm().validate_on_submit():
+        return _invalid(back)
+    return _apply(action, done, back)
 
 
 @bp.post("/companies/<company_id>/members/<user_id>/role")
@@ -146,9 +152,9 @@ def change_role(user: User, company: Company, user_id: str) -> ResponseReturnVal
     membership = _member_of(company, user_id)
     form = RoleForm()
     if not form.validate_on_submit():
-        return _invalid(company)
-    return _apply(company, lambda: companies.change_role(membership, user, form.role.data, form.branch.data),
-                  _("The role was changed."))
+        return _invalid(_members_page(company))
+    return _apply(lambda: companies.change_role(membership, user, form.role.data, form.branch.data),
+                  _("The role was changed."), _members_page(company))
 
 
 @bp.post("/companies/<company_id>/members/<user_id>/admin")
@@ -157,37 +163,35 @@ def set_admin(user: User, company: Company, user_id: str) -> ResponseReturnValue
     membership = _member_of(company, user_id)
     form = AdminFlagForm()
     if not form.validate_on_submit() or form.admin.data not in ("0", "1"):
-        return _invalid(company)
+        return _invalid(_members_page(company))
     grant = form.admin.data == "1"
-    return _apply(company, lambda: companies.set_admin(membership, user, grant),
-                  _("Administrator rights granted.") if grant else _("Administrator rights taken back."))
+    return _apply(lambda: companies.set_admin(membership, user, grant),
+                  _("Administrator rights granted.") if grant else _("Administrator rights taken back."),
+                  _members_page(company))
+
+
+def _member_change(user: User, company: Company, user_id: str, change: Callable[[Membership, User], None],
+                   done: str) -> ResponseReturnValue:
+    membership = _member_of(company, user_id)
+    return _confirmed(lambda: change(membership, user), done, _members_page(company))
 
 
 @bp.post("/companies/<company_id>/members/<user_id>/deactivate")
 @company_admin
 def deactivate(user: User, company: Company, user_id: str) -> ResponseReturnValue:
-    membership = _member_of(company, user_id)
-    if not ConfirmForm().validate_on_submit():
-        return _invalid(company)
-    return _apply(company, lambda: companies.deactivate(membership, user), _("The member was deactivated."))
+    return _member_change(user, company, user_id, companies.deactivate, _("The member was deactivated."))
 
 
 @bp.post("/companies/<company_id>/members/<user_id>/reactivate")
 @company_admin
 def reactivate(user: User, company: Company, user_id: str) -> ResponseReturnValue:
-    membership = _member_of(company, user_id)
-    if not ConfirmForm().validate_on_submit():
-        return _invalid(company)
-    return _apply(company, lambda: companies.reactivate(membership, user), _("The member was reactivated."))
+    return _member_change(user, company, user_id, companies.reactivate, _("The member was reactivated."))
 
 
 @bp.post("/companies/<company_id>/members/<user_id>/remove")
 @company_admin
 def remove(user: User, company: Company, user_id: str) -> ResponseReturnValue:
-    membership = _member_of(company, user_id)
-    if not ConfirmForm().validate_on_submit():
-        return _invalid(company)
-    return _apply(company, lambda: companies.remove(membership, user), _("The member was removed."))
+    return _member_change(user, company, user_id, companies.remove, _("The member was removed."))
 
 
 @bp.get("/companies/<company_id>/requests")
@@ -207,7 +211,6 @@ def _decision_page(company: Company, access_request: AccessRequest, role_form: R
                    error: str | None = None, status: int = 200) -> ResponseReturnValue:
     return render_template("admin/request.html", company=company, access_request=access_request,
                            role_form=role_form, reject_form=reject_form, role_choices=_role_choices(),
-                           roles=current_app.config["IDP"].roles, language=current_language(),
                            error=error), status
 
 
@@ -249,18 +252,13 @@ class InviteForm(Form):
     branch = StringField(validators=[Optional(), Length(max=companies.BRANCH_MAX)])
 
 
-def _invitations() -> Any:
-    """The invitation core (idp.invitations), or 404 when the invitation flow is off."""
+def _require_invitations() -> None:
+    """Nothing to see here (404) when the invitation flow is off."""
     if not _can_invite():
         raise not_found()
-    from idp import invitations
-
-    return invitations
 
 
-def _invitation_of(company: Company, invitation_id: int) -> Any:
-    from idp.models import Invitation
-
+def _invitation_of(company: Company, invitation_id: int) -> Invitation:
     found = db.session.execute(
         select(Invitation).where(Invitation.company_id == company.id, Invitation.id == invitation_id)
     ).scalar_one_or_none()
@@ -271,25 +269,26 @@ def _invitation_of(company: Company, invitation_id: int) -> Any:
 
 def _invite_page(company: Company, form: InviteForm, error: str | None = None,
                  status: int = 200) -> ResponseReturnValue:
-    invitations = _invitations()
+    _require_invitations()
     return render_template("admin/invite.html", company=company, form=form, role_choices=_role_choices(),
-                           pending=invitations.pending_for(company), action_form=ConfirmForm(),
-                           roles=current_app.config["IDP"].roles, language=current_language(), error=error), status
+                           pending=invitations.pending_for(company), roles=current_app.config["IDP"].roles,
+                           language=current_language(), error=error), status
 
 
 @bp.route("/companies/<company_id>/invite", methods=["GET", "POST"])
 @company_admin
 def invite(user: User, company: Company) -> ResponseReturnValue:
-    invitations = _invitations()
+    _require_invitations()
     form = InviteForm()
     if not form.is_submitted():
         return _invite_page(company, form)
     if not form.validate_on_submit():
         return _invite_page(company, form, _("Enter an email address and choose a role."), 400)
     try:
+        # Checked here as well, for the admin's wording: invitations.invite names every role, for the CLI.
         companies.check_role(form.role.data)
-        invitations.invite(company, form.email.data, form.role.data, branch=companies.check_branch(form.branch.data),
-                           actor=user, locale=current_language())
+        invitations.invite(company, form.email.data, form.role.data, branch=form.branch.data, actor=user,
+                           locale=current_language())
     except (companies.CompanyError, invitations.InvitationError) as exc:
         db.session.rollback()
         return _invite_page(company, form, str(exc), 400)
@@ -298,31 +297,21 @@ def invite(user: User, company: Company) -> ResponseReturnValue:
     return redirect(url_for("admin_companies.invite", company_id=company.public_id))
 
 
+def _invitation_change(user: User, company: Company, invitation_id: int,
+                       change: Callable[[Invitation, User], None], done: str) -> ResponseReturnValue:
+    _require_invitations()
+    invitation = _invitation_of(company, invitation_id)
+    return _confirmed(lambda: change(invitation, user), done,
+                      url_for("admin_companies.invite", company_id=company.public_id))
+
+
 @bp.post("/companies/<company_id>/invitations/<int:invitation_id>/resend")
 @company_admin
 def resend_invitation(user: User, company: Company, invitation_id: int) -> ResponseReturnValue:
-    return _invitation_action(user, company, invitation_id, "resend", _("The invitation was sent again."))
+    return _invitation_change(user, company, invitation_id, invitations.resend, _("The invitation was sent again."))
 
 
 @bp.post("/companies/<company_id>/invitations/<int:invitation_id>/revoke")
 @company_admin
 def revoke_invitation(user: User, company: Company, invitation_id: int) -> ResponseReturnValue:
-    return _invitation_action(user, company, invitation_id, "revoke", _("The invitation was withdrawn."))
-
-
-def _invitation_action(user: User, company: Company, invitation_id: int, action: str,
-                       done: str) -> ResponseReturnValue:
-    invitations = _invitations()
-    invitation = _invitation_of(company, invitation_id)
-    if not ConfirmForm().validate_on_submit():
-        flash(_("The form was not filled in correctly."), "error")
-    else:
-        try:
-            getattr(invitations, action)(invitation, actor=user)
-        except invitations.InvitationError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            flash(done, "success")
-    return redirect(url_for("admin_companies.invite", company_id=company.public_id))
+    return _invitation_change(user, company, invitation_id, invitations.revoke, _("The invitation was withdrawn."))

@@ -11,11 +11,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
-from wtforms import TextAreaField
-from wtforms.validators import Length, Optional
 
 from idp import account_requests, accounts
 from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
+from idp.admin.members import RejectForm
 from idp.extensions import db
 from idp.forms import ConfirmForm, Form
 from idp.i18n import current_language
@@ -26,10 +25,6 @@ bp = Blueprint("admin_operator", __name__, url_prefix="/admin/operator")
 
 PAGE = 100
 SEARCH_MAX = 100
-
-
-class RejectForm(Form):
-    reason = TextAreaField(validators=[Optional(), Length(max=1000)])
 
 
 def operator(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
@@ -76,7 +71,8 @@ def companies(user: User) -> ResponseReturnValue:
                                 func.lower(Company.external_id).like(_like(q), escape="\\")))
     rows = db.session.execute(query).scalars().all()
     counts = dict(db.session.execute(
-        select(Membership.company_id, func.count()).group_by(Membership.company_id)
+        select(Membership.company_id, func.count())
+        .where(Membership.company_id.in_([c.id for c in rows])).group_by(Membership.company_id)
     ).all())
     return render_template("admin/operator/companies.html", companies=rows, counts=counts, q=q)
 
@@ -153,36 +149,39 @@ def account_request(user: User, request_id: str) -> ResponseReturnValue:
                            language=current_language())
 
 
-@bp.post("/account-requests/<request_id>/approve")
-@operator
-def approve_account_request(user: User, request_id: str) -> ResponseReturnValue:
+def _decide(request_id: str, form: Form, decide: Callable[[AccountRequest], str]) -> ResponseReturnValue:
+    """Submit the decision `decide` (which returns what to tell the operator) and go back to the request."""
     found = _account_request(request_id)
-    if not ConfirmForm().validate_on_submit():
+    if not form.validate_on_submit():
         flash(_("The form was not filled in correctly."), "error")
     else:
         try:
-            created = account_requests.approve(found, user)
+            done = decide(found)
         except account_requests.AccountRequestError as exc:
             db.session.rollback()
             flash(str(exc), "error")
         else:
-            flash(_("Request approved: %(num)d account(s) created.", num=created), "success")
+            flash(done, "success")
     return redirect(url_for("admin_operator.account_request", request_id=found.public_id))
+
+
+@bp.post("/account-requests/<request_id>/approve")
+@operator
+def approve_account_request(user: User, request_id: str) -> ResponseReturnValue:
+    def approve(found: AccountRequest) -> str:
+        created = account_requests.approve(found, user)
+        return _("Request approved: %(num)d account(s) created.", num=created)
+
+    return _decide(request_id, ConfirmForm(), approve)
 
 
 @bp.post("/account-requests/<request_id>/reject")
 @operator
 def reject_account_request(user: User, request_id: str) -> ResponseReturnValue:
-    found = _account_request(request_id)
     form = RejectForm()
-    if not form.validate_on_submit():
-        flash(_("The form was not filled in correctly."), "error")
-    else:
-        try:
-            account_requests.reject(found, user, form.reason.data)
-        except account_requests.AccountRequestError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            flash(_("The request was rejected."), "success")
-    return redirect(url_for("admin_operator.account_request", request_id=found.public_id))
+
+    def reject(found: AccountRequest) -> str:
+        account_requests.reject(found, user, form.reason.data)
+        return _("The request was rejected.")
+
+    return _decide(request_id, form, reject)

@@ -5,10 +5,29 @@ A flow is enabled by naming it in the configuration's `flows` list; nothing else
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 
+from flask import current_app, request
+
+from idp.config import ThrottlingConfig
+from idp.models.users import normalize_email
 from idp.pipeline import Flow
+
+
+def throttling() -> ThrottlingConfig:
+    return current_app.config["IDP"].throttling
+
+
+def typed_value_key(prefix: str, field: str) -> str:
+    """A rate-limit key for the address (or login) typed in form field `field`.
+
+    Hashed, so that counters exist for unknown values too (no hint that an account exists)
+    and nothing typed is written to the store in clear.
+    """
+    value = normalize_email(request.form.get(field) or "")
+    return f"{prefix}:{hashlib.sha256(value.encode()).hexdigest()}"
 
 
 def flow_exists(name: str) -> bool:

@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length
 from idp import accounts, audit, auth, links
 from idp.extensions import db
 from idp.forms import ConfirmForm, Form
+from idp.home import LANGUAGE_NAMES
 from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
@@ -45,8 +46,7 @@ class LanguageForm(Form):
 
 def _language_form(user: User) -> LanguageForm:
     form = LanguageForm()
-    names = {"fr": "Français", "en": "English"}
-    form.language.choices = [(code, names[code]) for code in current_app.config["IDP"].languages]
+    form.language.choices = [(code, LANGUAGE_NAMES[code]) for code in current_app.config["IDP"].languages]
     if request.method == "GET" or form.language.data is None:
         form.language.data = user.locale or current_language()
     return form
@@ -61,17 +61,13 @@ def _page(user: User, *, password_errors: list[str] | None = None, email_errors:
     ), status
 
 
-def _signed_in() -> User | None:
-    return auth.current_user()
-
-
 def _to_login() -> ResponseReturnValue:
-    return redirect(url_for("login.login", next=request.path))
+    return auth.sign_in_redirect("account.index")
 
 
 @bp.get("/account")
 def index() -> ResponseReturnValue:
-    user = _signed_in()
+    user = auth.current_user()
     if user is None:
         return _to_login()
     return _page(user)
@@ -83,7 +79,7 @@ def _password_ok(user: User, password: str) -> bool:
 
 @bp.post("/account/password")
 def password() -> ResponseReturnValue:
-    user = _signed_in()
+    user = auth.current_user()
     if user is None:
         return _to_login()
     form = PasswordForm()
@@ -104,7 +100,7 @@ def password() -> ResponseReturnValue:
 
 @bp.post("/account/email")
 def email() -> ResponseReturnValue:
-    user = _signed_in()
+    user = auth.current_user()
     if user is None:
         return _to_login()
     form = EmailForm()
@@ -143,10 +139,10 @@ def _invalid_link() -> ResponseReturnValue:
 @bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
 def confirm_email(token: str) -> ResponseReturnValue:
     """GET shows a button (mail scanners follow links); the POST changes the address."""
-    link = links.peek(token, EMAIL_CHANGE)
-    user = db.session.get(User, link.user_id) if link is not None and link.user_id is not None else None
-    if link is None or user is None or not user.is_active:
+    found = links.peek_with_user(token, EMAIL_CHANGE)
+    if found is None or not found[1].is_active:
         return _invalid_link()
+    link, user = found
     new_address = link.data["email"]
     form = ConfirmForm()
     if not form.validate_on_submit():
@@ -171,7 +167,7 @@ def confirm_email(token: str) -> ResponseReturnValue:
 
 @bp.post("/account/language")
 def language() -> ResponseReturnValue:
-    user = _signed_in()
+    user = auth.current_user()
     if user is None:
         return _to_login()
     form = _language_form(user)

@@ -53,7 +53,11 @@ class AccountRequestForm(Form):
 
 def _people_count() -> int:
     raw = request.args.get("people", "1")
-    count = int(raw) if raw.isdigit() else 1
+    # isdecimal, not isdigit: int() refuses "²". More than three digits is above the maximum
+    # anyway, and int() is never handed thousands of them.
+    if not raw.isdecimal():
+        return 1
+    count = int(raw) if len(raw) <= 3 else account_requests.MAX_PEOPLE
     return max(1, min(count, account_requests.MAX_PEOPLE))
 
 

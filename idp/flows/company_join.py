@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, Length
 
 from idp import audit, auth, companies
 from idp.extensions import db, limiter
+from idp.flows import throttling
 from idp.forms import ConfirmForm, Form
 from idp.models import AccessRequest, Company, Membership, User
 from idp.pipeline import Flow
@@ -30,10 +31,6 @@ bp = Blueprint("company_join", __name__)
 class JoinForm(Form):
     company_id = StringField(_l("Company identifier"), validators=[DataRequired(), Length(max=64)])
     member_code = StringField(_l("Member code"), validators=[DataRequired(), Length(max=128)])
-
-
-def _throttling():  # noqa: ANN202 - the configuration section
-    return current_app.config["IDP"].throttling
 
 
 def _user_key() -> str:
@@ -58,7 +55,7 @@ def _render(form: JoinForm, error: str | None = None, status: int = 200) -> Resp
 
 
 def _sign_in_first() -> ResponseReturnValue:
-    return redirect(url_for("login.login", next=request.path))
+    return auth.sign_in_redirect("company_join.requests")
 
 
 def _after_join() -> str:
@@ -66,9 +63,9 @@ def _after_join() -> str:
 
 
 @bp.route("/companies/join", methods=["GET", "POST"])
-@limiter.limit(lambda: _throttling().company_join_per_ip, key_func=get_remote_address, methods=["POST"],
+@limiter.limit(lambda: throttling().company_join_per_ip, key_func=get_remote_address, methods=["POST"],
                deduct_when=_failed, on_breach=_breached, scope="join-ip")
-@limiter.limit(lambda: _throttling().company_join_per_user, key_func=_user_key, methods=["POST"],
+@limiter.limit(lambda: throttling().company_join_per_user, key_func=_user_key, methods=["POST"],
                deduct_when=_failed, on_breach=_breached, scope="join-user")
 def join() -> ResponseReturnValue:
     user = auth.current_user()
@@ -106,7 +103,7 @@ def requests() -> ResponseReturnValue:
     if user is None:
         return _sign_in_first()
     pending = companies.requests_of(user)
-    return render_template("company_join/requests.html", pending=pending, form=ConfirmForm(),
+    return render_template("company_join/requests.html", pending=pending,
                            can_remind={r.id: _can_remind(r) for r in pending},
                            has_companies=bool(companies.active_memberships(user)))
 
@@ -129,15 +126,21 @@ def _own_request(user: User, request_id: str) -> AccessRequest:
     return found
 
 
+def _confirmed_own_request(user: User, request_id: str) -> AccessRequest | None:
+    """The user's own request once the button's form checks out (its CSRF token); None otherwise."""
+    if not ConfirmForm().validate_on_submit():
+        return None
+    return _own_request(user, request_id)
+
+
 @bp.post("/companies/requests/<request_id>/remind")
 def remind(request_id: str) -> ResponseReturnValue:
     user = auth.current_user()
     if user is None:
         return _sign_in_first()
-    form = ConfirmForm()
-    if not form.validate_on_submit():
+    access_request = _confirmed_own_request(user, request_id)
+    if access_request is None:
         return redirect(url_for("company_join.requests"))
-    access_request = _own_request(user, request_id)
     try:
         sent = companies.remind(access_request, user)
     except companies.CompanyError as exc:
@@ -155,10 +158,9 @@ def withdraw(request_id: str) -> ResponseReturnValue:
     user = auth.current_user()
     if user is None:
         return _sign_in_first()
-    form = ConfirmForm()
-    if not form.validate_on_submit():
+    access_request = _confirmed_own_request(user, request_id)
+    if access_request is None:
         return redirect(url_for("company_join.requests"))
-    access_request = _own_request(user, request_id)
     try:
         companies.withdraw(access_request, user)
     except companies.CompanyError as exc:

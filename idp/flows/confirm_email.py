@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
@@ -17,11 +16,12 @@ from wtforms.validators import DataRequired, Length
 
 from idp import audit, auth, links, pipeline
 from idp.extensions import db, limiter
+from idp.flows import throttling, typed_value_key
 from idp.forms import ConfirmForm, Form
 from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
-from idp.models.users import UserStatus
+from idp.models.users import UserStatus, normalize_email
 from idp.pipeline import Flow
 from idp.timing import SteadyClock, rehearse_email
 
@@ -41,20 +41,14 @@ class ResendForm(Form):
 
 def send_confirmation_email(user: User, interaction: str | None, **pending: str) -> None:
     """Email a link that confirms the address; `pending` holds changes applied only on confirmation."""
-    extra: dict[str, str] = {"interaction": interaction} if interaction else {}
-    raw = links.issue(PURPOSE, user.id, CONFIRM_TTL, **extra, **pending)
+    raw = links.issue(PURPOSE, user.id, CONFIRM_TTL, interaction=interaction, **pending)
     issuer = current_app.config["IDP"].issuer
     queue_email("confirm_email", user.email, user.locale or current_language(), user=user, hours=24,
                 link=issuer + url_for("confirm_email.confirm", token=raw))
 
 
-def _throttling():  # noqa: ANN202 - the configuration section
-    return current_app.config["IDP"].throttling
-
-
 def _address_key() -> str:
-    address = (request.form.get("email") or "").strip().casefold()
-    return "resend:" + hashlib.sha256(address.encode()).hexdigest()
+    return typed_value_key("resend", "email")
 
 
 def _breached(_limit: RequestLimit) -> Response:
@@ -71,10 +65,10 @@ def _invalid_link() -> ResponseReturnValue:
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> ResponseReturnValue:
     """GET shows a button (mail scanners follow links); the POST confirms."""
-    link = links.peek(token, PURPOSE)
-    user = db.session.get(User, link.user_id) if link is not None and link.user_id is not None else None
-    if link is None or user is None or user.status == UserStatus.DISABLED:
+    found = links.peek_with_user(token, PURPOSE)
+    if found is None or found[1].status == UserStatus.DISABLED:
         return _invalid_link()
+    link, user = found
     form = ConfirmForm()
     if not form.validate_on_submit():
         return render_template("confirm_email/confirm.html", form=form, user=user, token=token)
@@ -96,7 +90,7 @@ def confirm(token: str) -> ResponseReturnValue:
         auth.sign_in(user, ["pwd"])
         db.session.commit()
         if uid:
-            return redirect(pipeline.complete(uid, "login", sid=session["sid"], amr=["pwd"]))
+            return redirect(auth.resume_after_sign_in(uid))
         return redirect(url_for("home.index"))
     db.session.commit()
     return render_template("confirm_email/confirmed.html", user=user,
@@ -104,9 +98,9 @@ def confirm(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/confirm/resend", methods=["GET", "POST"])
-@limiter.limit(lambda: _throttling().confirm_resend_per_ip, key_func=get_remote_address, methods=["POST"],
+@limiter.limit(lambda: throttling().confirm_resend_per_ip, key_func=get_remote_address, methods=["POST"],
                on_breach=_breached, scope="resend-ip")
-@limiter.limit(lambda: _throttling().confirm_resend_per_account, key_func=_address_key, methods=["POST"],
+@limiter.limit(lambda: throttling().confirm_resend_per_account, key_func=_address_key, methods=["POST"],
                on_breach=_breached, scope="resend-account")
 def resend() -> ResponseReturnValue:
     form = ResendForm()
@@ -116,7 +110,7 @@ def resend() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render_template("confirm_email/resend.html", form=form, error=_("Enter your email address.")), 400
     clock = SteadyClock()
-    address = form.email.data.strip().casefold()
+    address = normalize_email(form.email.data)
     uid = form.interaction.data if pipeline.load(form.interaction.data) is not None else None
     user = User.find_by_email(address)
     if user is not None and user.status == UserStatus.PENDING:

@@ -6,27 +6,27 @@ The same reset page serves the first password of accounts made by an operator or
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
-from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
-from wtforms import HiddenField, PasswordField, StringField
+from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import accounts, audit, auth, links, pipeline
 from idp.extensions import db, limiter
-from idp.forms import Form
+from idp.flows import throttling, typed_value_key
+from idp.forms import Form, NewPasswordForm
 from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
-from idp.models.users import UserStatus
+from idp.models.users import UserStatus, normalize_email
 from idp.password_rules import password_errors_for, policy_summary
 from idp.pipeline import Flow
 from idp.timing import SteadyClock, rehearse_email
@@ -42,19 +42,8 @@ class ForgotForm(Form):
     interaction = HiddenField()
 
 
-class ResetForm(Form):
-    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
-    password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
-
-
-def _throttling():  # noqa: ANN202 - the configuration section
-    return current_app.config["IDP"].throttling
-
-
 def _address_key() -> str:
-    # Counters exist for unknown addresses too, and no address is written to the store in clear.
-    address = (request.form.get("email") or "").strip().casefold()
-    return "forgot:" + hashlib.sha256(address.encode()).hexdigest()
+    return typed_value_key("forgot", "email")
 
 
 def _breached(_limit: RequestLimit) -> Response:
@@ -76,17 +65,16 @@ def send_password_reset_email(address: str, interaction: str | None) -> None:
                        link=current_app.config["IDP"].issuer + url_for("forgot_password.reset", token=raw))
         audit.record("user.password_reset_requested", known=False)
         return
-    extra = {"interaction": interaction} if interaction else {}
-    raw = links.issue(PURPOSE, user.id, PASSWORD_RESET_TTL, **extra)
+    raw = links.issue(PURPOSE, user.id, PASSWORD_RESET_TTL, interaction=interaction)
     queue_email("password_reset", user.email, locale, user=user, hours=1,
                 link=current_app.config["IDP"].issuer + url_for("forgot_password.reset", token=raw))
     audit.record("user.password_reset_requested", user=user, known=True)
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit(lambda: _throttling().forgot_password_per_ip, key_func=get_remote_address, methods=["POST"],
+@limiter.limit(lambda: throttling().forgot_password_per_ip, key_func=get_remote_address, methods=["POST"],
                on_breach=_breached, scope="forgot-ip")
-@limiter.limit(lambda: _throttling().forgot_password_per_account, key_func=_address_key, methods=["POST"],
+@limiter.limit(lambda: throttling().forgot_password_per_account, key_func=_address_key, methods=["POST"],
                on_breach=_breached, scope="forgot-account")
 def forgot() -> ResponseReturnValue:
     form = ForgotForm()
@@ -97,7 +85,7 @@ def forgot() -> ResponseReturnValue:
         return render_template("forgot_password/forgot.html", form=form, error=_("Enter your email address.")), 400
     # Same answer, same work and the same duration whether or not the address has an account.
     clock = SteadyClock()
-    address = form.email.data.strip().casefold()
+    address = normalize_email(form.email.data)
     uid = pipeline.load(form.interaction.data) and form.interaction.data
     send_password_reset_email(address, uid or None)
     db.session.commit()
@@ -112,11 +100,11 @@ def _invalid_link() -> ResponseReturnValue:
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset(token: str) -> ResponseReturnValue:
     """GET only shows the form (a mail scanner opening the link changes nothing); POST sets the password."""
-    link = links.peek(token, PURPOSE)
-    user = db.session.get(User, link.user_id) if link is not None and link.user_id is not None else None
-    if link is None or user is None or user.status == UserStatus.DISABLED:
+    found = links.peek_with_user(token, PURPOSE)
+    if found is None or found[1].status == UserStatus.DISABLED:
         return _invalid_link()
-    form = ResetForm()
+    link, user = found
+    form = NewPasswordForm()
     errors: list[str] = []
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -138,7 +126,7 @@ def reset(token: str) -> ResponseReturnValue:
             db.session.commit()
             uid = link.data.get("interaction")
             if uid:
-                return redirect(pipeline.complete(uid, "login", sid=session["sid"], amr=["pwd"]))
+                return redirect(auth.resume_after_sign_in(uid))
             return redirect(url_for("home.index"))
     summary = policy_summary(current_app.config["IDP"].password_policy)
     return render_template("forgot_password/reset.html", form=form, errors=errors, user=user,

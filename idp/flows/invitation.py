@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -17,7 +17,7 @@ from idp.i18n import current_language
 from idp.models import Company, Invitation, User
 from idp.models.users import UserStatus
 from idp.password_rules import new_password_errors, personal_words, policy_summary
-from idp.pipeline import Flow
+from idp.pipeline import Flow, Interaction
 
 bp = Blueprint("invitation", __name__)
 
@@ -38,19 +38,19 @@ def _invalid() -> ResponseReturnValue:
     return render_template("invitation/invalid.html"), 410
 
 
-def _interaction_uid() -> str | None:
-    uid = request.values.get("interaction") or None
-    return uid if uid and pipeline.load(uid) is not None else None
+def _interaction() -> Interaction | None:
+    return pipeline.load(request.values.get("interaction"))
 
 
-def _done(invitation: Invitation, uid: str | None, signed_in: bool) -> ResponseReturnValue:
+def _done(invitation: Invitation, interaction: Interaction | None, signed_in: bool) -> ResponseReturnValue:
     company = db.session.get(Company, invitation.company_id)
     flash(_("You are now a member of %(company)s.", company=company.name if company else ""), "success")
-    if uid:
-        if signed_in:
-            return redirect(pipeline.complete(uid, "login", sid=session["sid"], amr=["pwd"]))
-        return redirect(pipeline.complete(uid, "invitation"))
-    return redirect(url_for("home.index"))
+    if interaction is None:
+        return redirect(url_for("home.index"))
+    if signed_in:
+        return redirect(auth.resume_after_sign_in(interaction.uid))
+    # Accepting is no step of the pipeline: the portal's sign-in simply resumes.
+    return redirect(interaction.return_to)
 
 
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
@@ -60,7 +60,8 @@ def accept(token: str) -> ResponseReturnValue:
     if invitation is None:
         return _invalid()
     company = db.session.get(Company, invitation.company_id)
-    uid = _interaction_uid()
+    interaction = _interaction()
+    uid = interaction.uid if interaction is not None else None
     invited = User.find_by_email(invitation.email)
     current = auth.current_user()
     if current is not None and current.email != invitation.email:
@@ -70,10 +71,11 @@ def accept(token: str) -> ResponseReturnValue:
         return render_template("invitation/wrong_account.html", invitation=invitation, company=company,
                                user=current), 403
     if invited is None or (invited.status == UserStatus.PENDING and current is None):
-        return _new_account(token, invitation, company, invited, uid)
+        return _new_account(token, invitation, company, invited, interaction)
     if current is None:
-        return render_template("invitation/sign_in.html", invitation=invitation, company=company, interaction=uid,
-                               next=url_for("invitation.accept", token=token))
+        # Back here after signing in, with the portal's sign-in still in hand.
+        return render_template("invitation/sign_in.html", invitation=invitation, company=company,
+                               next=url_for("invitation.accept", token=token, interaction=uid))
     form = AcceptForm()
     if form.validate_on_submit():
         try:
@@ -82,7 +84,7 @@ def accept(token: str) -> ResponseReturnValue:
             db.session.rollback()
             return _invalid()
         db.session.commit()
-        return _done(invitation, uid, signed_in=False)
+        return _done(invitation, interaction, signed_in=False)
     form.interaction.data = uid or ""
     return render_template("invitation/accept.html", form=form, invitation=invitation, company=company,
                            token=token, role=_role_name(invitation))
@@ -94,7 +96,7 @@ def _role_name(invitation: Invitation) -> str:
 
 
 def _new_account(token: str, invitation: Invitation, company: Company | None, pending: User | None,
-                 uid: str | None) -> ResponseReturnValue:
+                 interaction: Interaction | None) -> ResponseReturnValue:
     """The invited address has no account (or only an unconfirmed one): names and a password make it."""
     form = NewAccountForm()
     errors: list[str] = []
@@ -123,9 +125,9 @@ def _new_account(token: str, invitation: Invitation, company: Company | None, pe
                 return _invalid()
             auth.sign_in(user, ["pwd"])
             db.session.commit()
-            return _done(invitation, uid, signed_in=True)
+            return _done(invitation, interaction, signed_in=True)
     else:
-        form.interaction.data = uid or ""
+        form.interaction.data = interaction.uid if interaction is not None else ""
     summary = policy_summary(current_app.config["IDP"].password_policy)
     return render_template("invitation/new_account.html", form=form, errors=errors, invitation=invitation,
                            company=company, token=token, summary=summary,

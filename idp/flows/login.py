@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import (
     Blueprint,
     Response,
@@ -13,7 +11,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -24,12 +21,14 @@ from flask_limiter.util import get_remote_address
 from idp import audit, auth, pipeline
 from idp.accounts import send_password_setup
 from idp.extensions import db, limiter
+from idp.flows import throttling, typed_value_key
 from idp.forms import LoginForm
 from idp.i18n import safe_next
 from idp.models import User
 from idp.models.users import UserStatus
 from idp.pipeline import Flow, Interaction, Step
 from idp.store import get_store
+from idp.timing import SteadyClock
 
 bp = Blueprint("login", __name__)
 
@@ -52,15 +51,8 @@ def login_needed(interaction: Interaction) -> str | None:
     return None
 
 
-def _config() -> ResponseReturnValue:
-    return current_app.config["IDP"]
-
-
 def _account_key() -> str:
-    # The limiter key is a hash of the login as typed: counters exist for unknown logins too
-    # (no hint that an account exists), and no address is written to the store in clear.
-    login = (request.form.get("login") or "").strip().casefold()
-    return "account:" + hashlib.sha256(login.encode()).hexdigest()
+    return typed_value_key("account", "login")
 
 
 def _failed(_response: object) -> bool:
@@ -73,7 +65,6 @@ def _breached(limit: RequestLimit) -> Response:
     audit.record("user.locked_out", user=user, scope="account" if by_account else "ip")
     db.session.commit()
     form = LoginForm()
-    form.password.data = ""
     message = _("Too many failed attempts. Please wait a few minutes and try again.")
     return make_response(_render(form, message, 429))
 
@@ -84,9 +75,9 @@ def _render(form: LoginForm, error: str | None = None, status: int = 200,
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: _config().throttling.login_per_ip, key_func=get_remote_address, methods=["POST"],
+@limiter.limit(lambda: throttling().login_per_ip, key_func=get_remote_address, methods=["POST"],
                deduct_when=_failed, on_breach=_breached, scope="login-ip")
-@limiter.limit(lambda: _config().throttling.login_per_account, key_func=_account_key, methods=["POST"],
+@limiter.limit(lambda: throttling().login_per_account, key_func=_account_key, methods=["POST"],
                deduct_when=_failed, on_breach=_breached, scope="login-account")
 def login() -> ResponseReturnValue:
     form = LoginForm()
@@ -106,12 +97,7 @@ def login() -> ResponseReturnValue:
     user = User.find_by_login(form.login.data)
     # An unknown login still pays for one hash, so timing does not tell that it is unknown.
     if not hasher.verify(user.password_hash if user is not None else None, form.password.data):
-        g.login_failed = True
-        audit.record("user.sign_in_failed", user=user, reason="bad_credentials")
-        if user is not None and not user.has_password and user.status != UserStatus.DISABLED:
-            _email_password_setup(user, interaction)
-        db.session.commit()
-        return _render(form, _("Wrong email, username or password."), 401, interaction)
+        return _wrong_credentials(form, user, interaction)
 
     # Only someone who knows the password learns the account's state.
     if user.status == UserStatus.DISABLED:
@@ -128,11 +114,32 @@ def login() -> ResponseReturnValue:
     auth.sign_in(user, ["pwd"])
     db.session.commit()
     if interaction is not None:
-        return redirect(pipeline.complete(interaction.uid, "login", sid=session["sid"], amr=["pwd"]))
+        return redirect(auth.resume_after_sign_in(interaction.uid))
     if user.must_change_password and "set_password" in current_app.extensions["idp.flows"]:
         # Outside a portal's sign-in no pipeline runs: send the person to the step's page directly.
         return redirect(url_for("set_password.set_password", next=safe_next(form.next.data)))
     return redirect(safe_next(form.next.data))
+
+
+# Started after the hash, which every failure pays alike: the floor only has to cover an
+# audit row, a link, one email rendered and a commit, well under a tenth of a second.
+FAILURE_FLOOR_SECONDS = 0.1
+
+
+def _wrong_credentials(form: LoginForm, user: User | None, interaction: Interaction | None) -> ResponseReturnValue:
+    """The one answer to a wrong login or password, whatever the account.
+
+    An account without a password gets its setup link emailed here: that work is padded to
+    the same floor on every failure, so the answer's timing does not tell that it exists.
+    """
+    clock = SteadyClock(FAILURE_FLOOR_SECONDS)
+    g.login_failed = True
+    audit.record("user.sign_in_failed", user=user, reason="bad_credentials")
+    if user is not None and not user.has_password and user.status != UserStatus.DISABLED:
+        _email_password_setup(user, interaction)
+    db.session.commit()
+    clock.wait()
+    return _render(form, _("Wrong email, username or password."), 401, interaction)
 
 
 SETUP_MAIL_KEY = "setup_mail:"  # TTL: SETUP_MAIL_INTERVAL; one setup email per account per interval

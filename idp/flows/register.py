@@ -49,6 +49,15 @@ def _render(form: RegisterForm, errors: list[str] | None = None, status: int = 2
     return render_template("register/register.html", form=form, errors=errors or [], summary=summary), status
 
 
+def _same_address(address: str, typed: str) -> bool:
+    """Whether `typed` normalises to `address`: the same address typed twice may differ in
+    form (an internationalised domain as xn--, Unicode composed or not)."""
+    try:
+        return accounts.check_email(typed) == address
+    except accounts.AccountError:
+        return False
+
+
 def _form_errors(form: RegisterForm) -> tuple[str | None, list[str]]:
     """The normalised address and every problem of the form, each said plainly."""
     errors = []
@@ -59,7 +68,7 @@ def _form_errors(form: RegisterForm) -> tuple[str | None, list[str]]:
         address = accounts.check_email(form.email.data or "")
     except accounts.AccountError:
         errors.append(_("This email address is not valid."))
-    if address is not None and address != (form.email_confirm.data or "").strip().casefold():
+    if address is not None and not _same_address(address, form.email_confirm.data or ""):
         errors.append(_("The two email addresses are not the same."))
     errors += new_password_errors(form.password.data or "", form.password_confirm.data or "",
                                   personal=personal_words(address or "", form.given_name.data, form.family_name.data))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField
 
 from idp import accounts, audit, auth, pipeline
 from idp.extensions import db
-from idp.forms import Form
+from idp.forms import NewPasswordForm
 from idp.i18n import safe_next
 from idp.password_rules import password_errors_for, policy_summary
 from idp.pipeline import Flow, Interaction, Step
@@ -27,9 +25,7 @@ def set_password_needed(interaction: Interaction) -> str | None:
     return None
 
 
-class SetPasswordForm(Form):
-    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
-    password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
+class SetPasswordForm(NewPasswordForm):
     interaction = HiddenField()
     next = HiddenField()
 
@@ -53,19 +49,25 @@ def set_password() -> ResponseReturnValue:
             if not errors and current_app.extensions["idp.hasher"].verify(user.password_hash, form.password.data):
                 errors = [_("Choose a password different from the one you were given.")]
         if not errors:
-            amr = accounts.set_own_password(user, form.password.data)
+            accounts.set_own_password(user, form.password.data)
             audit.record("user.first_password_set", user=user)
             db.session.commit()
             interaction = pipeline.load(form.interaction.data)
             if interaction is not None:
-                if "login" in interaction.done:
-                    # The person proved their password in this interaction; the session id changed.
-                    pipeline.complete(interaction.uid, "login", sid=session["sid"], amr=amr)
-                return redirect(pipeline.complete(interaction.uid, "set_password"))
+                return redirect(_resume(interaction))
             return redirect(safe_next(form.next.data))
     summary = policy_summary(current_app.config["IDP"].password_policy)
     return render_template("set_password/set_password.html", form=form, errors=errors, user=user,
                            summary=summary), 400 if errors else 200
+
+
+def _resume(interaction: Interaction) -> str:
+    """Where the portal's sign-in resumes. The step's own check reads the account, not the
+    interaction: only a sign-in proven in this interaction needs recording again."""
+    if "login" in interaction.done:
+        # Setting the password gave the session a new id; the proof must name it.
+        return auth.resume_after_sign_in(interaction.uid)
+    return interaction.return_to
 
 
 flow = Flow(

@@ -8,7 +8,7 @@ admit the person's role in the active company (or always, when they list none).
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from wtforms import StringField
@@ -23,9 +23,6 @@ from idp.models import Membership
 from idp.pipeline import Flow
 
 bp = Blueprint("tools", __name__)
-
-SESSION_COMPANY = companies.SESSION_COMPANY
-
 
 class SwitchForm(Form):
     company_id = StringField(validators=[DataRequired(), Length(max=64)])
@@ -46,14 +43,14 @@ def visible_tools(clients: list[ClientConfig], membership: Membership | None) ->
 def index() -> ResponseReturnValue:
     user = auth.current_user()
     if user is None:
-        return redirect(url_for("login.login", next=request.path))
+        return auth.sign_in_redirect("tools.index")
     memberships = companies.active_memberships(user)
     flows = current_app.extensions["idp.flows"]
     pending = companies.requests_of(user) if "company_join" in flows else []
     # Document 002: while no access is granted, each sign-in lands on the pending requests.
     if not memberships and pending:
         return redirect(url_for("company_join.requests"))
-    current = active_membership(memberships, session.get(SESSION_COMPANY))
+    current = active_membership(memberships, session.get(companies.SESSION_COMPANY))
     config = current_app.config["IDP"]
     language = current_language()
     tools = [{"name": c.name.get(language) if c.name else c.client_id, "url": c.launch_url}
@@ -68,7 +65,7 @@ def switch() -> ResponseReturnValue:
     """Make another membership the active company; portals get it at their next sign-in."""
     user = auth.current_user()
     if user is None:
-        return redirect(url_for("login.login", next=url_for("tools.index")))
+        return auth.sign_in_redirect("tools.index")
     form = SwitchForm()
     chosen = None
     if form.validate_on_submit():
@@ -76,7 +73,7 @@ def switch() -> ResponseReturnValue:
     if chosen is None:
         flash(_("Choose one of your companies."), "error")
         return redirect(url_for("tools.index"))
-    session[SESSION_COMPANY] = chosen.company.public_id
+    session[companies.SESSION_COMPANY] = chosen.company.public_id
     audit.record("company.switched", user=user, actor=user, company=chosen.company)
     db.session.commit()
     flash(_("You now act for %(company)s. Portals use it from your next sign-in to them.",

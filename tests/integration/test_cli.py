@@ -141,3 +141,29 @@ def test_mail_test_sends_through_the_outbox(config_file, tmp_path):
     result = run(config_file, "mail", "test", "ops@example.com")
     assert result.exit_code == 0 and "1 sent." in result.output
     assert list(Path(tmp_path / "instance" / "mail").glob("*.eml"))
+
+
+@pytest.fixture
+def invitation_config(app, backend, tmp_path):
+    from tests.integration.companies_helpers import company_config
+
+    path = tmp_path / "idp.yaml"
+    path.write_text(yaml.safe_dump(base_config(backend, tmp_path, **company_config())))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [(["--branch", "x" * 101], 1, "The branch name is too long."),
+     (["--locale", "de"], 2, "use one of fr, en"),
+     (["--role", "emperor"], 1, "Unknown role emperor")],
+    ids=["long-branch", "unknown-locale", "unknown-role"],
+)
+def test_invite_refusals_are_clean_errors(invitation_config, args, code, message):
+    from tests.factories import make_company
+
+    make_company("C-1")
+    result = CliRunner().invoke(main, ["--config", str(invitation_config), "invite", "--company", " C-1 ",
+                                       "--role", "order", *args, "ines@example.com"])
+    assert result.exit_code == code and message in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

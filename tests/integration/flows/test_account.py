@@ -1,5 +1,7 @@
 """The account page: change password, change email (confirmed at the new address), language."""
 
+from urllib.parse import unquote, urlsplit
+
 import pytest
 from sqlalchemy import select
 
@@ -33,6 +35,20 @@ def change_password(actions, current, new, confirm=None):
 def test_needs_sign_in(client):
     response = client.get("/account")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=/account")
+
+
+@pytest.mark.parametrize("path", ["/account/password", "/account/email", "/account/language"])
+def test_a_post_while_signed_out_ends_on_a_page_after_sign_in(client, actions, path):
+    """Sign-in ends with a GET of its `next`: it must not be an address that only takes POST."""
+    make_user("ana@example.com", locale="en")
+    _, token = actions.get_form("/login")
+    sign_in = client.post(path, data={"csrf_token": token}).headers["Location"]
+    assert sign_in.startswith("/login?next=")
+    back = urlsplit(sign_in).query.removeprefix("next=")
+    response = actions.submit("/login", {"login": "ana@example.com", "password": PASSWORD, "next": unquote(back)},
+                              form_path=sign_in)
+    assert response.status_code == 302
+    assert client.get(response.headers["Location"]).status_code == 200
 
 
 def test_page_shows_the_account(client, ana):

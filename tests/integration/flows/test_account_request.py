@@ -49,6 +49,14 @@ def test_the_form_shows_one_block_per_person(app):
     assert "Place an order for approval" in page
 
 
+@pytest.mark.parametrize(("people", "blocks"), [("²", 1), ("9" * 5000, 20), ("", 1), ("-3", 1), ("999", 20)])
+def test_an_odd_number_of_people_still_shows_the_form(app, people, blocks):
+    page = browser(app).client.get(PATH, query_string={"people": people})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f'name="people-{blocks - 1}-email"' in text and f'name="people-{blocks}-email"' not in text
+
+
 def test_an_operator_approves_and_everyone_gets_their_password_email(app, smtp):
     company = make_company("C-10001", name="Durand SARL")
     visitor = browser(app)

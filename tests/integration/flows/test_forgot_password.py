@@ -186,6 +186,19 @@ def test_first_password_for_operator_created_account(app, client, actions, smtp)
     assert actions.login("newbie", NEW).status_code == 302
 
 
+def test_a_failed_sign_in_takes_the_floor_whether_or_not_it_emails(client, actions, smtp, monkeypatch):
+    """Emailing the setup link is padded like every other failure: timing does not tell the account exists."""
+    from idp.flows import login
+
+    waits = []
+    monkeypatch.setattr(login.SteadyClock, "wait", lambda clock: waits.append(clock.floor))
+    make_user("new@example.com", password=None)
+    assert actions.login("new@example.com", "anything").status_code == 401
+    assert actions.login("nobody@example.com", "anything").status_code == 401
+    assert len(mail_to(smtp, "new@example.com")) == 1
+    assert waits == [login.FAILURE_FLOOR_SECONDS] * 2
+
+
 def test_signing_in_without_a_password_emails_the_setup_link(client, actions, smtp):
     make_user("new@example.com", password=None, username="newbie")
     response = actions.login("newbie", "anything")

@@ -263,3 +263,29 @@ def test_accept_during_a_portal_sign_in(app, client, actions, smtp, company):
     response = actions.submit(path, NEW_ACCOUNT)
     claims = portal.claims(portal.follow(response))
     assert claims["company"]["id"] == "ACME-1"
+
+
+def test_existing_account_signs_in_then_accepts_during_a_portal_sign_in(app, client, actions, smtp, company):
+    """Signing in from the invitation page keeps the portal's interaction: accepting resumes it."""
+    import re
+    from html import unescape
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.integration.flows.mailbox import Portal
+
+    make_user("ines@example.com")
+    invite(app, company)
+    portal = Portal(client)
+    uid = Portal.interaction(portal.start(scope="openid companies"))
+    page = client.get(invitation_link(smtp) + f"?interaction={uid}").get_data(as_text=True)
+    sign_in = unescape(re.search(r'href="(/login[^"]*)"', page).group(1))
+    back = parse_qs(urlsplit(sign_in).query)["next"][0]
+    response = actions.submit("/login", {"login": "ines@example.com", "password": PASSWORD, "next": back},
+                              form_path=sign_in)
+    assert response.headers["Location"] == back
+    accept_page = client.get(back).get_data(as_text=True)
+    carried = re.search(r'name="interaction" type="hidden" value="([^"]*)"', accept_page).group(1)
+    assert carried == uid
+    response = actions.submit(back, {"interaction": carried})
+    claims = portal.claims(portal.follow(response))
+    assert claims["company"]["id"] == "ACME-1"

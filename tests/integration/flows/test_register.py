@@ -187,6 +187,14 @@ def test_bad_input(client, actions, smtp, changes, message):
     assert db.session.scalars(select(User)).all() == []
 
 
+@pytest.mark.parametrize("typed", ["zoe@xn--bcher-kva.example", "Zoe@B\u00dcCHER.example"])
+def test_the_same_address_typed_twice_is_accepted_in_any_form(client, actions, smtp, typed):
+    """An internationalised domain typed twice as xn-- (or in capitals) is the same address twice."""
+    response = register(actions, email=typed, email_confirm=typed)
+    assert response.status_code == 200
+    assert db.session.scalars(select(User)).one().email == "zoe@bücher.example"
+
+
 def test_policy_is_described_on_the_form(client):
     text = client.get("/register").get_data(as_text=True)
     assert ("Your password must contain at least 8 characters, an uppercase letter, a lowercase letter, a digit, "
