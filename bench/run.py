@@ -539,6 +539,12 @@ def main(argv: list[str] | None = None) -> int:
                         "scenarios": {n: stats.empty_scenario(note) for n, _ in stats.SCENARIOS},
                         "rss_mb_per_worker": None}
             run_all(running, args, workdir)
+            if {"refresh_token", "signin"} & set(args.only):
+                log("ours: where the time goes, in one process on the server core (bench/breakdown.py)")
+                parts = Ours(workdir / "ours-breakdown", server_core, argon2, database_url=database_url,
+                             redis_url=redis_url, workers=1, threads=None)
+                parts.workdir.mkdir()
+                result["breakdown"] = parts.breakdown()
         except KeyboardInterrupt:
             log("interrupted: stopping the servers")
             return 130

@@ -188,19 +188,37 @@ class Ours(Server):
         super().stop()
         self._cleanup_backends()
 
-    def start(self) -> None:
+    def prepare(self) -> None:
+        """Its database (migrated), its configuration and its one user."""
         if self.database_url and self._own_database is None:
             self._create_database()
         self.config_path.write_text(yaml.safe_dump(self._config(), sort_keys=False))
         self._idp("db", "upgrade")
         self._idp("users", "create", "--email", self.login, "--given-name", "Bench", "--family-name", "User",
                   "--password-stdin", stdin=self.password + "\n")
+
+    def start(self) -> None:
+        self.prepare()
         command = [_idp_executable(), "--config", str(self.config_path), "serve", "--host", "127.0.0.1",
                    "--port", str(self.port), "--workers", str(self.workers)]
         if self.threads:
             command += ["--threads", str(self.threads)]
         self.process = system.Process(system.pinned(self.core, command), self.workdir / "ours.log", ROOT)
         system.wait_http(self.base_url + self.health_path, self.process)
+
+    def breakdown(self) -> dict[str, Any]:
+        """bench.breakdown on a database of its own, pinned to the server core (the server is not started)."""
+        try:
+            self.prepare()
+            command = [sys.executable, "-m", "bench.breakdown", str(self.config_path), self.login, self.password,
+                       self.app.client_id, self.app.secret or "", self.app.redirect_uri]
+            completed = subprocess.run(system.pinned(self.core, command), capture_output=True, text=True,
+                                       timeout=600, cwd=ROOT, check=False)
+        finally:
+            self._cleanup_backends()
+        if completed.returncode != 0:
+            return {"note": f"failed: {completed.stderr.strip()[-400:]}"}
+        return json.loads(completed.stdout.strip().splitlines()[-1])
 
     def worker_pids(self) -> list[int]:
         if self.process is None:

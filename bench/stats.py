@@ -196,6 +196,7 @@ def format_table(result: dict[str, Any]) -> str:
             idle = servers.get(side, {}).get("rss_mb_per_worker_idle") or []
             lines.append(f"RSS per worker after the run, {side}: {', '.join(f'{v:.1f} MB' for v in rss) or '-'}"
                          f" (after start: {', '.join(f'{v:.1f} MB' for v in idle) or '-'})")
+    lines.extend(breakdown_lines(result))
     lines.append("")
     lines.append("targets (issue 6):")
     for item in result.get("targets", []):
@@ -208,6 +209,42 @@ def format_table(result: dict[str, Any]) -> str:
             f"; {basis}" if basis.startswith("measured") else f"; verdict on {basis}")
         lines.append(f"  [{mark}] {item['name']}: {item['target']} (measured: {_num(value, 3)}{basis})")
     return "\n".join(lines)
+
+
+def _served_ms(result: dict[str, Any], side: str, name: str) -> float | None:
+    """CPU milliseconds of the server per operation in a scenario (from operations per CPU-second)."""
+    per_cpu_s = ((result.get("servers", {}).get(side, {}).get("scenarios") or {}).get(name) or {}).get("rate_per_cpu_s")
+    return 1000 / per_cpu_s if per_cpu_s else None
+
+
+def breakdown_lines(result: dict[str, Any]) -> list[str]:
+    """Where ours spends the core per refresh and per sign-in (bench.breakdown), beside the served figures."""
+    parts = result.get("breakdown") or {}
+    if not parts:
+        return []
+    lines = ["where the time goes (ours, CPU ms per operation, in one process, one at a time; bench/breakdown.py):"]
+    if parts.get("note"):
+        return [*lines, f"  {parts['note']}"]
+    refresh, signin = parts.get("refresh") or {}, parts.get("signin") or {}
+    if refresh:
+        floor = ""
+        if refresh.get("storage_floor_ms") is not None:
+            floor = (f" (the same SQL by sqlite3 alone: {_num(refresh['storage_floor_ms'], 2)} CPU, "
+                     f"{_num(refresh['storage_floor_wall_ms'], 2)} wall, synchronous="
+                     f"{refresh.get('storage_floor_synchronous')})")
+        lines.append(f"  refresh_token: grant {_num(refresh.get('grant_ms'), 2)} = two RS256 signatures "
+                     f"{_num(refresh.get('signatures_ms'), 2)} + storage {_num(refresh.get('storage_ms'), 2)}{floor}"
+                     f" + the rest {_num(refresh.get('rest_ms'), 2)}; served: ours "
+                     f"{_num(_served_ms(result, 'ours', 'refresh_token'), 2)}, peer "
+                     f"{_num(_served_ms(result, 'peer', 'refresh_token'), 2)}")
+    if signin:
+        exchanges = ", ".join(f"{label} {_num(ms, 2)}" for label, ms in (signin.get("exchanges_ms") or {}).items())
+        lines.append(f"  signin: argon2id {_num(signin.get('argon2id_ms'), 2)} + the rest "
+                     f"{_num(signin.get('non_argon2id_ms'), 2)} ({exchanges}); 85 % of argon2id alone leaves the rest "
+                     f"{_num(signin.get('non_argon2id_budget_for_85pct_ms'), 2)}; served: ours "
+                     f"{_num(_served_ms(result, 'ours', 'signin'), 2)}, "
+                     f"peer {_num(_served_ms(result, 'peer', 'signin'), 2)}")
+    return lines
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -225,4 +262,7 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{_num(mine.get('p99_ms'), 1)} | {_num(theirs.get('rate_per_s'), 1)} | "
                      f"{_num(theirs.get('p50_ms'), 1)} / {_num(theirs.get('p99_ms'), 1)} | {_num(r.get('rate'), 2)} | "
                      f"{_num(r.get('p99'), 2)} | {_num(r.get('per_cpu_s'), 2)} |")
+    extra = breakdown_lines(result)
+    if extra:
+        lines += ["", extra[0], "", *(f"- {line.strip()}" for line in extra[1:])]
     return "\n".join(lines) + "\n"

@@ -5,6 +5,7 @@ Pure apart from reading the user's memberships; no request, no `g`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from idp.companies import active_memberships
@@ -17,6 +18,7 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "companies": ("companies", "company", "company_id", "company_name", "company_role", "company_admin",
                   "company_branch"),
 }
+COMPANY_CLAIMS = frozenset(SCOPE_CLAIMS["companies"])
 SCOPES_SUPPORTED = ("openid", "profile", "email", "phone", "offline_access", "companies")
 CLAIMS_SUPPORTED = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid",
                     *(claim for claims in SCOPE_CLAIMS.values() for claim in claims))
@@ -110,14 +112,19 @@ def releasable_claim_names(names: set[str], client_scopes: list[str] | tuple[str
 
 
 def user_claims(user: User, scopes: list[str] | set[str], company_public_id: str | None = None,
-                extra: set[str] | None = None, memberships: list[Membership] | None = None) -> dict[str, Any]:
-    """The claims about `user` released for `scopes`, plus individually requested ones (`extra`)."""
+                extra: set[str] | None = None,
+                memberships: Callable[[], list[Membership]] | None = None) -> dict[str, Any]:
+    """The claims about `user` released for `scopes`, plus individually requested ones (`extra`).
+
+    `memberships` reads the user's active memberships when the caller may have them already; it
+    is called only when a company claim is released, so a token without one reads none.
+    """
     names: set[str] = set(extra or ())
     for scope in scopes:
         names.update(SCOPE_CLAIMS.get(scope, ()))
     claims: dict[str, Any] = {"sub": user.public_id}
     claims.update(_standard(user, names))
-    if names & set(SCOPE_CLAIMS["companies"]):
-        everything = company_claims(user, company_public_id, memberships)
+    if names & COMPANY_CLAIMS:
+        everything = company_claims(user, company_public_id, memberships() if memberships is not None else None)
         claims.update({k: v for k, v in everything.items() if k in names})
     return claims

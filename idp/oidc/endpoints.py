@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import ServiceUnavailable
@@ -42,21 +42,25 @@ def token() -> ResponseReturnValue:
     Most token requests are answered before Flask's dispatch (idp.oidc.token_endpoint); this
     view answers the others (a multipart body, parameters in the query string) the same way.
     """
-    return finish_grant(_server().create_token_response(token_request(request)))
+    response = _server().create_token_response(token_request(request))
+    finish_grant(response.status_code)
+    return response
 
 
-def finish_grant(response: Response) -> Response:
+def finish_grant(status: int) -> None:
     """Commit what a granted token request stored, once, after the whole answer is built: a
-    refresh token rotated and its successor. Should the commit fail, no token is handed out."""
-    if response.status_code != 200 or not db.session().in_transaction():
-        return response  # an error, or a grant that stored nothing (client_credentials)
+    refresh token rotated and its successor. Should the commit fail, no token is handed out
+    (ServiceUnavailable is raised instead)."""
+    # registry.has(): a grant that never touched the database (client_credentials) does not
+    # create a session only to find it empty.
+    if status != 200 or not db.session.registry.has() or not db.session().in_transaction():
+        return  # an error, or a grant that stored nothing
     try:
         db.session.commit()
     except SQLAlchemyError as exc:
         db.session.rollback()
         current_app.logger.exception("token endpoint: could not store the grant")
         raise ServiceUnavailable() from exc
-    return response
 
 
 @bp.post("/revoke")
@@ -114,7 +118,7 @@ def userinfo() -> ResponseReturnValue:
         return _bearer_error("invalid_token", 401, "The access token is invalid, expired or revoked.")
     memberships = active_memberships(user)
     company = _company_public_id(memberships, claims.get("company_id"))
-    response = jsonify(user_claims(user, scopes, company, _requested_claims(claims), memberships))
+    response = jsonify(user_claims(user, scopes, company, _requested_claims(claims), lambda: memberships))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, OAuth2Request, grants
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -169,7 +169,7 @@ def id_token_for(token: dict[str, Any], client: Any, principal: Principal) -> st
     now = int(time.time())
     scopes = (token.get("scope") or "").split()
     extra = releasable_claim_names(requested_claim_names(principal.claims_request, "id_token"), client.config.scopes)
-    claims = user_claims(principal.user, scopes, principal.company_id, extra, principal.memberships)
+    claims = user_claims(principal.user, scopes, principal.company_id, extra, lambda: principal.memberships)
     claims.update({
         "iss": _config().issuer,
         "aud": client.get_client_id(),
@@ -288,12 +288,22 @@ class Server(AuthorizationServer):
         return super().create_oauth2_request(request)
 
     def create_token_response(self, request: Any = None) -> Any:
-        request = self.create_oauth2_request(request)
+        return self.handle_response(*self.token_answer(self.create_oauth2_request(request)))
+
+    def token_answer(self, request: OAuth2Request) -> tuple[int, Any, list[tuple[str, str]]]:
+        """The token endpoint's answer as Authlib's grants give it, (status, body, headers), before
+        it becomes a response: Authlib's create_token_response, with the early path of
+        idp.oidc.token_endpoint writing it out directly rather than through a Flask response."""
         # RFC 6749 section 3.2: no parameter more than once (Authlib checks this only at /authorize).
         repeated = sorted(name for name, values in request.payload.datalist.items() if len(values) > 1)
-        if repeated:
-            return self.handle_error_response(request, InvalidRequestError(f"Repeated parameter '{repeated[0]}'."))
-        return super().create_token_response(request)
+        try:
+            if repeated:
+                raise InvalidRequestError(f"Repeated parameter '{repeated[0]}'.")
+            grant = self.get_token_grant(request)
+            grant.validate_token_request()
+            return grant.create_token_response()
+        except OAuth2Error as error:
+            return error(self.get_error_uri(request, error))
 
     def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:
         # RFC 6749 section 2.3: one authentication method per request, never two.

@@ -13,6 +13,7 @@ so their pages and codes are those of every other endpoint.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,8 +21,9 @@ from urllib.parse import parse_qsl
 from flask import Flask, Response
 from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
 
-from idp.headers import add_missing, security_headers
+from idp.headers import security_headers
 from idp.oidc.backchannel import ensure_sender
 from idp.oidc.endpoints import finish_grant
 from idp.oidc.token_request import TOKEN_PATH, TokenRequest, token_uri
@@ -47,26 +49,34 @@ class TokenEndpoint:
             # The one before-request hook a token request needs (see idp.oidc.init_app).
             ensure_sender(self.app)
             try:
-                response = self._answer(environ)
+                status, headers, body = self._answer(environ)
             except Exception as exc:  # noqa: BLE001 - answered by Flask's error handlers below
-                response = self._error(environ, exc)
-        return response(environ, start_response)
+                return self._error(environ, exc)(environ, start_response)
+        start_response(status, headers)
+        return [body]
 
     def _takes(self, environ: dict[str, Any]) -> bool:
         return (environ.get("PATH_INFO") == TOKEN_PATH and environ.get("REQUEST_METHOD") == "POST"
                 and not environ.get("QUERY_STRING") and str(environ.get("CONTENT_LENGTH", "")).isdigit()
                 and environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() == URLENCODED)
 
-    def _answer(self, environ: dict[str, Any]) -> Response:
+    def _answer(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """The status line, headers and body: what the Flask view's response would carry, written
+        out here (a werkzeug Response and its Headers cost more than the rest of a small answer)."""
         length = int(environ["CONTENT_LENGTH"])
         if self.max_length is not None and length > self.max_length:
             raise RequestEntityTooLarge()
         body = environ["wsgi.input"].read(length).decode("utf-8", "replace")
         form = MultiDict(parse_qsl(body, keep_blank_values=True))
         request = TokenRequest(self.uri, EnvironHeaders(environ), MultiDict(), form)
-        response = finish_grant(self.app.extensions["idp.server"].create_token_response(request))
-        add_missing(response.headers, self.headers)
-        return response
+        status, payload, headers = self.app.extensions["idp.server"].token_answer(request)
+        finish_grant(status)
+        # Authlib's answers are JSON, with Cache-Control: no-store and Pragma: no-cache already.
+        data = (json.dumps(payload) if isinstance(payload, dict) else str(payload)).encode()
+        present = {name.lower() for name, _value in headers}
+        return (f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN')}",
+                [*headers, *(header for header in self.headers if header[0].lower() not in present),
+                 ("Content-Length", str(len(data)))], data)
 
     def _error(self, environ: dict[str, Any], exc: Exception) -> Response:
         # Rare (a store or database outage, a bug): worth a request context, so that the answer

@@ -62,7 +62,8 @@ class Principal:
 
     @cached_property
     def memberships(self) -> list[Membership]:
-        """Read once per grant: the access token and the ID token both carry them."""
+        """Read at most once per grant (the access token and the ID token may both carry them), and
+        only when a token carries a company claim."""
         return active_memberships(self.user)
 
     @property

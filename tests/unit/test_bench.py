@@ -51,3 +51,23 @@ def test_a_shared_core_moves_the_verdict_to_operations_per_cpu_second():
     item = stats.targets({"servers": servers})[0]
     assert item["value"] == {"ratio": 0.75, "ratio_per_cpu_s": 1.5}
     assert (item["basis"], item["ok"]) == ("per CPU-second", True)
+
+
+def test_the_breakdown_is_printed_beside_the_served_figures():
+    result = {
+        "servers": {"ours": {"scenarios": {"refresh_token": {"rate_per_cpu_s": 400.0}}},
+                    "peer": {"scenarios": {"refresh_token": {"rate_per_cpu_s": 800.0}}}},
+        "breakdown": {"refresh": {"grant_ms": 2.4, "signatures_ms": 0.6, "storage_ms": 0.7, "rest_ms": 1.1,
+                                  "storage_floor_ms": 0.15, "storage_floor_wall_ms": 0.3,
+                                  "storage_floor_synchronous": "FULL"},
+                      "signin": {"exchanges_ms": {"authorize": 0.9, "token": 2.0}, "argon2id_ms": 20.0,
+                                 "non_argon2id_ms": 2.9, "non_argon2id_budget_for_85pct_ms": 3.53}},
+    }
+    refresh, signin = stats.breakdown_lines(result)[1:]
+    assert "grant 2.40 = two RS256 signatures 0.60 + storage 0.70" in refresh
+    assert "sqlite3 alone: 0.15 CPU, 0.30 wall, synchronous=FULL" in refresh
+    assert refresh.endswith("served: ours 2.50, peer 1.25")
+    assert "argon2id 20.00 + the rest 2.90 (authorize 0.90, token 2.00)" in signin
+    assert "leaves the rest 3.53" in signin
+    assert stats.breakdown_lines({}) == []
+    assert "- refresh_token: grant 2.40" in stats.markdown(result | {"servers": result["servers"]})

@@ -56,6 +56,25 @@ def test_other_requests_get_the_same_answer_from_the_view(app, client, monkeypat
     verify_jwt(client, response.get_json()["access_token"], typ="at+jwt")
 
 
+@pytest.mark.parametrize("secret", [API_SECRET, "not-the-secret"], ids=["granted", "refused"])
+def test_both_ways_give_the_same_status_headers_and_body(app, client, monkeypatch, secret):
+    taken = _taken_early(app, monkeypatch)
+    early = client.post("/token", data=CC, headers=basic("api", secret))
+    view = client.post("/token", data=CC, headers=basic("api", secret), content_type="multipart/form-data")
+    assert taken == ["/token"]
+    assert early.status_code == view.status_code
+    assert sorted(early.headers.keys()) == sorted(view.headers.keys())
+    for name, value in view.headers.items():
+        if name not in ("Content-Length",):
+            assert early.headers[name] == value, name
+    assert int(early.headers["Content-Length"]) == len(early.get_data())
+    assert sorted(early.get_json()) == sorted(view.get_json())
+    if secret != API_SECRET:
+        assert early.get_json() == view.get_json() and early.get_json()["error"] == "invalid_client"
+        assert early.headers["WWW-Authenticate"].startswith("Basic")
+        assert (early.headers["Cache-Control"], early.headers["Pragma"]) == ("no-store", "no-cache")
+
+
 def test_oauth_errors_are_the_rfc_json(client):
     wrong = client.post("/token", data=CC, headers=basic("api", "not-the-secret"))
     assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_client"

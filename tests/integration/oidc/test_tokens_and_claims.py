@@ -143,6 +143,41 @@ def test_no_company_claim_when_several_and_none_chosen(flow, user, client):
     assert "company" not in id_token and "company_id" not in id_token
 
 
+def test_memberships_are_read_only_for_a_company_claim(flow, user, client, app):
+    """A grant whose tokens carry no company claim reads no membership; one that does reads them once."""
+    from sqlalchemy import event
+
+    from idp.extensions import db
+
+    make_membership(user, make_company("C-500", name="Gamma"), role="order")
+    without = _tokens(flow, scope="openid offline_access")
+    with_companies = _tokens(flow, scope="openid offline_access companies")
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        plain = flow.token({"grant_type": "refresh_token", "refresh_token": without["refresh_token"]},
+                           basic("web", WEB_SECRET))
+        plain_reads = [s for s in statements if "memberships" in s]
+        statements.clear()
+        rich = flow.token({"grant_type": "refresh_token", "refresh_token": with_companies["refresh_token"]},
+                          basic("web", WEB_SECRET))
+        rich_reads = [s for s in statements if "memberships" in s]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert plain.status_code == 200 and rich.status_code == 200
+    assert plain_reads == []
+    assert "companies" not in verify_jwt(client, plain.get_json()["id_token"], audience="web")
+    assert len(rich_reads) == 1
+    assert verify_jwt(client, rich.get_json()["id_token"], audience="web")["company_id"] == "C-500"
+    assert verify_jwt(client, rich.get_json()["access_token"], audience="web", typ="at+jwt")["company_id"] == "C-500"
+
+
 def test_claims_request_parameter(flow, user, client):
     claims = json.dumps({"id_token": {"phone_number": {"essential": True}}})
     body = _tokens(flow, scope="openid", claims=claims)
