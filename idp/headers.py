@@ -27,7 +27,7 @@ def security_headers(app: Flask) -> tuple[tuple[str, str], ...]:
     return SECURITY_HEADERS + ((HSTS,) if app.config["IDP"].secure_cookies else ())
 
 
-def add_missing(headers: Headers, defaults: tuple[tuple[str, str], ...]) -> None:
+def add_missing(headers: Headers | list[tuple[str, str]], defaults: tuple[tuple[str, str], ...]) -> None:
     # One pass over the headers a view set, rather than a scan per default: this runs on
     # every response, the token endpoint's included.
     present = {key.lower() for key, _value in headers}

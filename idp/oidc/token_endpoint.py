@@ -23,7 +23,7 @@ from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
-from idp.headers import security_headers
+from idp.headers import add_missing, security_headers
 from idp.oidc.backchannel import ensure_sender
 from idp.oidc.endpoints import finish_grant
 from idp.oidc.token_request import TOKEN_PATH, TokenRequest, token_uri
@@ -73,10 +73,10 @@ class TokenEndpoint:
         finish_grant(status)
         # Authlib's answers are JSON, with Cache-Control: no-store and Pragma: no-cache already.
         data = (json.dumps(payload) if isinstance(payload, dict) else str(payload)).encode()
-        present = {name.lower() for name, _value in headers}
-        return (f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN')}",
-                [*headers, *(header for header in self.headers if header[0].lower() not in present),
-                 ("Content-Length", str(len(data)))], data)
+        headers = list(headers)
+        add_missing(headers, self.headers)
+        headers.append(("Content-Length", str(len(data))))
+        return f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN')}", headers, data
 
     def _error(self, environ: dict[str, Any], exc: Exception) -> Response:
         # Rare (a store or database outage, a bug): worth a request context, so that the answer
