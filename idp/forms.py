@@ -6,11 +6,15 @@ from functools import cache
 
 from babel.support import Translations
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, Length
+
+from idp.models import User
+from idp.password_rules import password_errors_for
 
 
 @cache
@@ -43,3 +47,10 @@ class NewPasswordForm(Form):
 
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
     password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
+
+    def problems_for(self, user: User) -> list[str]:
+        """What is wrong with the posted form for `user`'s account (its CSRF token, both fields,
+        the password policy); empty when the password can be set."""
+        if not self.validate_on_submit():
+            return [_("Enter your new password twice.")]
+        return password_errors_for(user, self.password.data, self.password_confirm.data)

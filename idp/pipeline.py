@@ -155,6 +155,12 @@ def load(uid: str | None) -> Interaction | None:
     return None if data is None else Interaction.from_dict(data)
 
 
+def live_uid(uid: str | None) -> str | None:
+    """`uid` when it names an interaction still in progress, else None: what a page carries on
+    (in a link, an email, a hidden field) so that the person comes back to their portal."""
+    return uid if load(uid) is not None else None
+
+
 def save(interaction: Interaction) -> None:
     put_json(INTERACTION_KEY + interaction.uid, interaction.to_dict(), _ttl())
 

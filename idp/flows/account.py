@@ -133,7 +133,7 @@ def email() -> ResponseReturnValue:
 
 
 def _invalid_link() -> ResponseReturnValue:
-    return render_template("account/invalid.html"), 410
+    return render_template("link_invalid.html", again_url=url_for("home.index"), again_label=_("Continue")), 410
 
 
 @bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])

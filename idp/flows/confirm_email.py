@@ -94,7 +94,7 @@ def confirm(token: str) -> ResponseReturnValue:
         return redirect(url_for("home.index"))
     db.session.commit()
     return render_template("confirm_email/confirmed.html", user=user,
-                           interaction=uid if pipeline.load(uid) is not None else None)
+                           interaction=pipeline.live_uid(uid))
 
 
 @bp.route("/confirm/resend", methods=["GET", "POST"])
@@ -111,7 +111,7 @@ def resend() -> ResponseReturnValue:
         return render_template("confirm_email/resend.html", form=form, error=_("Enter your email address.")), 400
     clock = SteadyClock()
     address = normalize_email(form.email.data)
-    uid = form.interaction.data if pipeline.load(form.interaction.data) is not None else None
+    uid = pipeline.live_uid(form.interaction.data)
     user = User.find_by_email(address)
     if user is not None and user.status == UserStatus.PENDING:
         send_confirmation_email(user, uid)

@@ -27,7 +27,7 @@ from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
 from idp.models.users import UserStatus, normalize_email
-from idp.password_rules import password_errors_for, policy_summary
+from idp.password_rules import policy_summary
 from idp.pipeline import Flow
 from idp.timing import SteadyClock, rehearse_email
 
@@ -86,15 +86,16 @@ def forgot() -> ResponseReturnValue:
     # Same answer, same work and the same duration whether or not the address has an account.
     clock = SteadyClock()
     address = normalize_email(form.email.data)
-    uid = pipeline.load(form.interaction.data) and form.interaction.data
-    send_password_reset_email(address, uid or None)
+    uid = pipeline.live_uid(form.interaction.data)
+    send_password_reset_email(address, uid)
     db.session.commit()
     clock.wait()
-    return render_template("forgot_password/sent.html", email=address, interaction=uid or None)
+    return render_template("forgot_password/sent.html", email=address, interaction=uid)
 
 
 def _invalid_link() -> ResponseReturnValue:
-    return render_template("forgot_password/invalid.html"), 410
+    return render_template("link_invalid.html", again_url=url_for("forgot_password.forgot"),
+                           again_label=_("Ask for a new link")), 410
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
@@ -107,10 +108,7 @@ def reset(token: str) -> ResponseReturnValue:
     form = NewPasswordForm()
     errors: list[str] = []
     if request.method == "POST":
-        if not form.validate_on_submit():
-            errors = [_("Enter your new password twice.")]
-        else:
-            errors = password_errors_for(user, form.password.data, form.password_confirm.data)
+        errors = form.problems_for(user)
         if not errors:
             if links.redeem(token, PURPOSE) is None:  # the single-use gate: a racing click lost
                 return _invalid_link()

@@ -140,7 +140,7 @@ def register() -> ResponseReturnValue:
     if errors or address is None:
         return _render(form, errors, 400)
     clock = SteadyClock()
-    uid = form.interaction.data if pipeline.load(form.interaction.data) is not None else None
+    uid = pipeline.live_uid(form.interaction.data)
     _register(address, form, uid)
     db.session.commit()
     clock.wait()

@@ -11,7 +11,7 @@ from idp import accounts, audit, auth, pipeline
 from idp.extensions import db
 from idp.forms import NewPasswordForm
 from idp.i18n import safe_next
-from idp.password_rules import password_errors_for, policy_summary
+from idp.password_rules import policy_summary
 from idp.pipeline import Flow, Interaction, Step
 
 bp = Blueprint("set_password", __name__)
@@ -42,12 +42,9 @@ def set_password() -> ResponseReturnValue:
         form.next.data = safe_next(request.args.get("next"))
     errors: list[str] = []
     if request.method == "POST":
-        if not form.validate_on_submit():
-            errors = [_("Enter your new password twice.")]
-        else:
-            errors = password_errors_for(user, form.password.data, form.password_confirm.data)
-            if not errors and current_app.extensions["idp.hasher"].verify(user.password_hash, form.password.data):
-                errors = [_("Choose a password different from the one you were given.")]
+        errors = form.problems_for(user)
+        if not errors and current_app.extensions["idp.hasher"].verify(user.password_hash, form.password.data):
+            errors = [_("Choose a password different from the one you were given.")]
         if not errors:
             accounts.set_own_password(user, form.password.data)
             audit.record("user.first_password_set", user=user)
