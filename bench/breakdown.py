@@ -1,7 +1,8 @@
 """Where a refresh and a sign-in spend the server core: CPU per part, measured in one process.
 
 Run by `make bench` in a child process pinned to the server core, against a database of its own
-(`python -m bench.breakdown CONFIG LOGIN PASSWORD CLIENT_ID SECRET REDIRECT_URI`, JSON on stdout).
+(`python -m bench.breakdown`, its configuration and credentials as JSON on stdin, its figures as
+JSON on stdout).
 Requests are handed to the provider's WSGI application directly, one at a time, so the figures
 are CPU-seconds of the application alone, without HTTP, granian or a competing request; the
 served figures of the scenarios minus these are what serving costs.
@@ -241,8 +242,11 @@ def signin_parts(app: Any, login: str, password: str, client_id: str, secret: st
             "non_argon2id_budget_for_85pct_ms": round(argon2_ms / SIGNIN_SHARE_TARGET - argon2_ms, 3)}
 
 
-def main(argv: list[str]) -> int:
-    config_path, login, password, client_id, secret, redirect_uri = argv
+def main() -> int:
+    # The credentials come on stdin, never on the command line, where every process could read them.
+    given = json.loads(sys.stdin.read())
+    config_path, login, password = given["config"], given["login"], given["password"]
+    client_id, secret, redirect_uri = given["client_id"], given["secret"], given["redirect_uri"]
     from idp import create_app
     from idp.config import load_config
 
@@ -254,4 +258,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

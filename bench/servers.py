@@ -210,10 +210,12 @@ class Ours(Server):
         """bench.breakdown on a database of its own, pinned to the server core (the server is not started)."""
         try:
             self.prepare()
-            command = [sys.executable, "-m", "bench.breakdown", str(self.config_path), self.login, self.password,
-                       self.app.client_id, self.app.secret or "", self.app.redirect_uri]
-            completed = subprocess.run(system.pinned(self.core, command), capture_output=True, text=True,
-                                       timeout=600, cwd=ROOT, check=False)
+            given = {"config": str(self.config_path), "login": self.login, "password": self.password,
+                     "client_id": self.app.client_id, "secret": self.app.secret or "",
+                     "redirect_uri": self.app.redirect_uri}
+            completed = subprocess.run(system.pinned(self.core, [sys.executable, "-m", "bench.breakdown"]),
+                                       input=json.dumps(given), capture_output=True, text=True, timeout=600,
+                                       cwd=ROOT, check=False)
         finally:
             self._cleanup_backends()
         if completed.returncode != 0:
