@@ -35,15 +35,16 @@ def _database_uri(url: str) -> str:
 
 def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     """Build the application for a validated configuration; wiring only."""
-    from idp import errors, headers, health, home, i18n, mail
+    from idp import mail
+    from idp.accounts.passwords import Hasher
     from idp.admin import init_app as init_admin
     from idp.extensions import babel, csrf, db, drop_limiter_middleware, limiter
     from idp.flows import load_flows
     from idp.oidc import init_app as init_oidc
-    from idp.passwords import Hasher
     from idp.pipeline import ordered_steps
-    from idp.sessions import StoreSessionInterface, refuse_without_store
     from idp.store import create_store
+    from idp.web import errors, headers, health, home, i18n
+    from idp.web.sessions import StoreSessionInterface, refuse_without_store
 
     instance_path = os.path.abspath(config.instance_path)
     app = Flask(__name__, instance_path=instance_path)
@@ -92,7 +93,7 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     app.register_blueprint(i18n.bp)
     app.register_blueprint(home.bp)
     if config.demo:
-        from idp import devmail
+        from idp.web import devmail
 
         app.register_blueprint(devmail.bp)
 

@@ -203,7 +203,8 @@ def users_disable(ctx: click.Context, email: str) -> None:
 @click.pass_context
 def invite(ctx: click.Context, company_id: str, role: str, branch: str | None, locale: str | None, email: str) -> None:
     """Invite EMAIL to join a company with a role; the email carries a single-use link."""
-    from idp import companies, invitations
+    from idp import companies
+    from idp.companies import invitations
     from idp.extensions import db as database
     from idp.mail import deliver_due
 
@@ -256,7 +257,7 @@ def companies_import(ctx: click.Context, path: str | None) -> None:
 
     Columns or keys: id, name, address, city, postal_code, phone, member_code, active.
     """
-    from idp.directory import DirectoryError, import_companies
+    from idp.companies.directory import DirectoryError, import_companies
 
     app = _app(ctx.parent)
     path = path or app.config["IDP"].companies.directory

@@ -5,7 +5,7 @@ from __future__ import annotations
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from idp import auth
+from idp.accounts import auth
 from idp.models import User
 
 

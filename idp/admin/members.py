@@ -3,7 +3,7 @@
 Every company id in a path is resolved through the acting person's own active admin
 memberships of active companies, and every member or request id through that company: anything
 else is a 404 (never a 403, so an outsider learns nothing about what exists). Every change is
-audited by idp.companies and idp.invitations.
+audited by idp.companies and idp.companies.invitations.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from idp import companies, invitations
+from idp import companies
 from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
+from idp.companies import invitations
 from idp.extensions import db
-from idp.forms import ConfirmForm, Form
-from idp.i18n import current_language
 from idp.models import AccessRequest, Company, Invitation, Membership, User
 from idp.models.companies import MembershipStatus
+from idp.web.forms import ConfirmForm, Form
+from idp.web.i18n import current_language
 
 bp = Blueprint("admin_companies", __name__, url_prefix="/admin")
 

@@ -12,14 +12,15 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
-from idp import account_requests, accounts
+from idp import accounts
 from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
 from idp.admin.members import RejectForm
+from idp.companies import account_requests
 from idp.extensions import db
-from idp.forms import ConfirmForm, Form
-from idp.i18n import current_language
 from idp.models import AccountRequest, AuditEvent, Company, Membership, User
 from idp.models.requests import RequestStatus
+from idp.web.forms import ConfirmForm, Form
+from idp.web.i18n import current_language
 
 bp = Blueprint("admin_operator", __name__, url_prefix="/admin/operator")
 

@@ -12,16 +12,17 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from idp import accounts, audit, auth, links
+from idp import accounts, audit
+from idp.accounts import auth, links
+from idp.accounts.password_rules import password_errors_for, policy_summary
+from idp.accounts.timing import rehearse_email
 from idp.extensions import db
-from idp.forms import ConfirmForm, Form
-from idp.home import LANGUAGE_NAMES
-from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
-from idp.password_rules import password_errors_for, policy_summary
 from idp.pipeline import Flow
-from idp.timing import rehearse_email
+from idp.web.forms import ConfirmForm, Form
+from idp.web.home import LANGUAGE_NAMES
+from idp.web.i18n import current_language
 
 bp = Blueprint("account", __name__)
 

@@ -2,7 +2,7 @@
 
 /companies/account-request is public: the customer number must be an active customer of the
 directory, each person gets a role, and the terms must be accepted. Operators decide in
-/admin/operator (or the configuration approves at once); idp.account_requests holds the rules.
+/admin/operator (or the configuration approves at once); idp.companies.account_requests holds the rules.
 The number of people is chosen first (?people=N), so the page needs no script.
 """
 
@@ -20,12 +20,13 @@ from wtforms import BooleanField, FieldList, FormField, StringField
 from wtforms import Form as SubForm
 from wtforms.validators import DataRequired, Length, Optional
 
-from idp import account_requests, companies
+from idp import companies
 from idp.accounts import AccountError, check_email
+from idp.companies import account_requests
 from idp.extensions import limiter
-from idp.forms import Form
-from idp.i18n import current_language
 from idp.pipeline import Flow
+from idp.web.forms import Form
+from idp.web.i18n import current_language
 
 bp = Blueprint("account_request", __name__)
 

@@ -20,14 +20,16 @@ from flask_babel import gettext as _
 from wtforms import HiddenField, StringField
 from wtforms.validators import Length
 
-from idp import audit, auth, pipeline
-from idp.companies import SESSION_COMPANY, active_memberships, chosen_company_id, find_membership, role_allowed
-from idp.errors import error_response
+from idp import audit, pipeline
+from idp.accounts import auth
+from idp.accounts.auth import SESSION_COMPANY
+from idp.companies import active_memberships, chosen_company_id, find_membership, role_allowed
 from idp.extensions import db
-from idp.forms import Form
-from idp.i18n import current_language
 from idp.models import Membership
 from idp.pipeline import Flow, Interaction, Step
+from idp.web.errors import error_response
+from idp.web.forms import Form
+from idp.web.i18n import current_language
 
 bp = Blueprint("company_choice", __name__)
 

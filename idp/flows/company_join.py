@@ -18,12 +18,13 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from idp import audit, auth, companies
+from idp import audit, companies
+from idp.accounts import auth
 from idp.extensions import db, limiter
 from idp.flows import throttling
-from idp.forms import ConfirmForm, Form
 from idp.models import AccessRequest, Company, Membership, User
 from idp.pipeline import Flow
+from idp.web.forms import ConfirmForm, Form
 
 bp = Blueprint("company_join", __name__)
 
@@ -90,7 +91,7 @@ def join() -> ResponseReturnValue:
         db.session.rollback()
         return _render(form, str(exc), 409)
     if isinstance(outcome, Membership):
-        session.setdefault(companies.SESSION_COMPANY, company.public_id)
+        session.setdefault(auth.SESSION_COMPANY, company.public_id)
         flash(_("You are now the administrator of %(company)s.", company=company.name), "success")
         return redirect(_after_join())
     flash(_("Your access request was sent to the administrators of %(company)s.", company=company.name), "success")

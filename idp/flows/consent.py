@@ -2,7 +2,7 @@
 
 Off for first-party clients; on where a client's configuration says `require_consent: true`,
 and whenever the client sends prompt=consent. The answer is remembered per user and client
-(idp.consents); a refusal is recorded as `denied`, which the protocol turns into access_denied.
+(idp.accounts.consents); a refusal is recorded as `denied`, which the protocol turns into access_denied.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField
 
-from idp import audit, auth, consents, pipeline
-from idp.errors import error_response
+from idp import audit, pipeline
+from idp.accounts import auth, consents
 from idp.extensions import db
-from idp.forms import Form
-from idp.i18n import current_language
 from idp.pipeline import Flow, Interaction, Step
+from idp.web.errors import error_response
+from idp.web.forms import Form
+from idp.web.i18n import current_language
 
 bp = Blueprint("consent", __name__)
 

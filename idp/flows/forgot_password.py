@@ -19,17 +19,18 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
-from idp import accounts, audit, auth, links, pipeline
+from idp import accounts, audit, pipeline
+from idp.accounts import auth, links
+from idp.accounts.password_rules import policy_summary
+from idp.accounts.timing import SteadyClock, rehearse_email
 from idp.extensions import db, limiter
 from idp.flows import throttling, typed_value_key
-from idp.forms import Form, NewPasswordForm
-from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
 from idp.models.users import UserStatus, normalize_email
-from idp.password_rules import policy_summary
 from idp.pipeline import Flow
-from idp.timing import SteadyClock, rehearse_email
+from idp.web.forms import Form, NewPasswordForm
+from idp.web.i18n import current_language
 
 bp = Blueprint("forgot_password", __name__)
 

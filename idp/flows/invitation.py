@@ -10,14 +10,16 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from idp import audit, auth, invitations, pipeline
+from idp import audit, pipeline
+from idp.accounts import auth
+from idp.accounts.password_rules import new_password_errors, personal_words, policy_summary
+from idp.companies import invitations
 from idp.extensions import db
-from idp.forms import Form
-from idp.i18n import current_language
 from idp.models import Company, Invitation, User
 from idp.models.users import UserStatus
-from idp.password_rules import new_password_errors, personal_words, policy_summary
 from idp.pipeline import Flow, Interaction
+from idp.web.forms import Form
+from idp.web.i18n import current_language
 
 bp = Blueprint("invitation", __name__)
 

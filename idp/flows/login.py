@@ -18,17 +18,17 @@ from flask_babel import gettext as _
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 
-from idp import audit, auth, pipeline
-from idp.accounts import send_password_setup
+from idp import audit, pipeline
+from idp.accounts import auth, send_password_setup
+from idp.accounts.timing import SteadyClock
 from idp.extensions import db, limiter
 from idp.flows import throttling, typed_value_key
-from idp.forms import LoginForm
-from idp.i18n import safe_next
 from idp.models import User
 from idp.models.users import UserStatus
 from idp.pipeline import Flow, Interaction, Step
 from idp.store import get_store
-from idp.timing import SteadyClock
+from idp.web.forms import LoginForm
+from idp.web.i18n import safe_next
 
 bp = Blueprint("login", __name__)
 

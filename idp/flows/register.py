@@ -14,16 +14,16 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import accounts, audit, pipeline
+from idp.accounts.password_rules import new_password_errors, personal_words, policy_summary
+from idp.accounts.timing import SteadyClock, rehearse_email
 from idp.extensions import db, limiter
 from idp.flows.confirm_email import REGISTERED_KEY, send_confirmation_email
-from idp.forms import Form
-from idp.i18n import current_language
 from idp.mail import queue_email
 from idp.models import User
 from idp.models.users import UserStatus
-from idp.password_rules import new_password_errors, personal_words, policy_summary
 from idp.pipeline import Flow
-from idp.timing import SteadyClock, rehearse_email
+from idp.web.forms import Form
+from idp.web.i18n import current_language
 
 bp = Blueprint("register", __name__)
 

@@ -7,12 +7,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from wtforms import HiddenField
 
-from idp import accounts, audit, auth, pipeline
+from idp import accounts, audit, pipeline
+from idp.accounts import auth
+from idp.accounts.password_rules import policy_summary
 from idp.extensions import db
-from idp.forms import NewPasswordForm
-from idp.i18n import safe_next
-from idp.password_rules import policy_summary
 from idp.pipeline import Flow, Interaction, Step
+from idp.web.forms import NewPasswordForm
+from idp.web.i18n import safe_next
 
 bp = Blueprint("set_password", __name__)
 

@@ -14,13 +14,14 @@ from flask_babel import gettext as _
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from idp import audit, auth, companies
+from idp import audit, companies
+from idp.accounts import auth
 from idp.config import ClientConfig
 from idp.extensions import db
-from idp.forms import Form
-from idp.i18n import current_language
 from idp.models import Membership
 from idp.pipeline import Flow
+from idp.web.forms import Form
+from idp.web.i18n import current_language
 
 bp = Blueprint("tools", __name__)
 
@@ -50,7 +51,7 @@ def index() -> ResponseReturnValue:
     # Document 002: while no access is granted, each sign-in lands on the pending requests.
     if not memberships and pending:
         return redirect(url_for("company_join.requests"))
-    current = active_membership(memberships, session.get(companies.SESSION_COMPANY))
+    current = active_membership(memberships, session.get(auth.SESSION_COMPANY))
     config = current_app.config["IDP"]
     language = current_language()
     tools = [{"name": c.name.get(language) if c.name else c.client_id, "url": c.launch_url}
@@ -73,7 +74,7 @@ def switch() -> ResponseReturnValue:
     if chosen is None:
         flash(_("Choose one of your companies."), "error")
         return redirect(url_for("tools.index"))
-    session[companies.SESSION_COMPANY] = chosen.company.public_id
+    session[auth.SESSION_COMPANY] = chosen.company.public_id
     audit.record("company.switched", user=user, actor=user, company=chosen.company)
     db.session.commit()
     flash(_("You now act for %(company)s. Portals use it from your next sign-in to them.",

@@ -24,13 +24,14 @@ from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from idp import auth, pipeline
+from idp import pipeline
+from idp.accounts import auth
+from idp.accounts.links import hash_token
 from idp.companies import active_memberships, chosen_company_id
-from idp.errors import error_response
 from idp.extensions import csrf
-from idp.links import hash_token
 from idp.oidc.tokens import Principal, verify_id_token_hint
 from idp.pipeline import Interaction
+from idp.web.errors import error_response
 
 bp = Blueprint("oidc", __name__)
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from flask import Flask
 
-from idp.headers import security_headers
 from idp.oidc.endpoints import DISCOVERY_HEADERS, PUBLIC_DOCUMENT_HEADERS, discovery_document
 from idp.oidc.keys import keyring
 from idp.oidc.token_endpoint import WSGIApp
+from idp.web.headers import security_headers
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks"

@@ -15,12 +15,12 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from idp import auth
-from idp.errors import error_response
+from idp.accounts import auth
 from idp.extensions import db
-from idp.forms import ConfirmForm
 from idp.oidc import backchannel
 from idp.oidc.tokens import verify_id_token_hint
+from idp.web.errors import error_response
+from idp.web.forms import ConfirmForm
 
 bp = Blueprint("logout", __name__)
 

@@ -23,10 +23,10 @@ from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
-from idp.headers import add_missing, security_headers
 from idp.oidc.backchannel import ensure_sender
 from idp.oidc.endpoints import finish_grant
 from idp.oidc.token_request import TOKEN_PATH, TokenRequest, token_uri
+from idp.web.headers import add_missing, security_headers
 
 URLENCODED = "application/x-www-form-urlencoded"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

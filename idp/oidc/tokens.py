@@ -25,9 +25,9 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from sqlalchemy import bindparam, insert, select, update
 
+from idp.accounts.links import hash_token
 from idp.companies import active_memberships
 from idp.extensions import db
-from idp.links import hash_token
 from idp.models import Membership, User
 from idp.models.oidc import RefreshToken
 from idp.oidc.claims import acr_for, company_claims

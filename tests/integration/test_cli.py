@@ -145,7 +145,7 @@ def test_mail_test_sends_through_the_outbox(config_file, tmp_path):
 
 @pytest.fixture
 def invitation_config(app, backend, tmp_path):
-    from tests.integration.companies_helpers import company_config
+    from tests.integration.companies.helpers import company_config
 
     path = tmp_path / "idp.yaml"
     path.write_text(yaml.safe_dump(base_config(backend, tmp_path, **company_config())))

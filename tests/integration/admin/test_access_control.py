@@ -11,7 +11,7 @@ import pytest
 from idp.models.base import utcnow
 from idp.models.requests import AccountRequest
 from tests.factories import make_company, make_membership, make_user
-from tests.integration.companies_helpers import access_requests, browser, company_config, join, memberships, person
+from tests.integration.companies.helpers import access_requests, browser, company_config, join, memberships, person
 
 COMPANY_ROUTES = [
     ("GET", "admin_companies.members"),
@@ -87,7 +87,7 @@ def world(app):
 
     db.session.add(account_request)
     db.session.commit()
-    from idp import invitations
+    from idp.companies import invitations
 
     with app.test_request_context():
         invitation = invitations.invite(victim, "invitee@example.com", "order", actor=admin)
@@ -115,7 +115,7 @@ def _call(app, actions, method, endpoint, values):
 
 
 def _unchanged(world, before):
-    from idp import invitations
+    from idp.companies import invitations
 
     assert [(m.user_id, m.role, m.is_admin, m.status) for m in memberships(world.victim)] == before
     assert [r.status for r in access_requests(world.victim)] == ["pending"]

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import AuditEvent
 from tests.factories import make_company, make_membership
-from tests.integration.companies_helpers import at_once, company_config, memberships, person
+from tests.integration.companies.helpers import at_once, company_config, memberships, person
 from tests.integration.flows.mailbox import mail_to
 
 LAST_ADMIN = "The last administrator of a company cannot be removed, demoted or deactivated."
@@ -130,7 +130,7 @@ def test_invite_from_the_admin_pages(team, smtp):
 
 def test_pending_requests_show_on_the_members_page(app, team):
     company, _, admin, _, _ = team
-    from tests.integration.companies_helpers import join
+    from tests.integration.companies.helpers import join
 
     _, newcomer = person(app, "new@example.com")
     join(newcomer, "C-1", "CODE-1234")

@@ -7,7 +7,7 @@ from idp.extensions import db
 from idp.models import User
 from tests.conftest import base_config
 from tests.factories import PASSWORD, make_company, make_membership, make_user
-from tests.integration.companies_helpers import (
+from tests.integration.companies.helpers import (
     SHOP_SECRET,
     authorize,
     browser,

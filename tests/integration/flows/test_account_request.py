@@ -7,7 +7,7 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import AccountRequest, Membership, User
 from tests.factories import PASSWORD, make_company, make_user
-from tests.integration.companies_helpers import COMPANY_FLOWS, browser, company_config, path_of
+from tests.integration.companies.helpers import COMPANY_FLOWS, browser, company_config, path_of
 from tests.integration.flows.mailbox import mail_to
 
 FLOWS = [*COMPANY_FLOWS, "account_request"]

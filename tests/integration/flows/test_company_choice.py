@@ -8,7 +8,7 @@ from idp.companies import active_memberships, chosen_company_id
 from idp.flows.company_choice import company_needed, portal_access_needed
 from idp.pipeline import SessionFacts
 from tests.factories import PASSWORD, make_company, make_membership, make_user
-from tests.integration.companies_helpers import (
+from tests.integration.companies.helpers import (
     CATALOGUE,
     SHOP,
     SHOP_SECRET,

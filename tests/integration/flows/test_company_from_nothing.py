@@ -3,7 +3,7 @@
 import pytest
 
 from tests.factories import make_company, make_membership
-from tests.integration.companies_helpers import (
+from tests.integration.companies.helpers import (
     COMPANY_FLOWS,
     authorize,
     browser,

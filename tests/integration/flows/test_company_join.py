@@ -9,7 +9,7 @@ from idp.extensions import db
 from idp.models import AccessRequest
 from idp.models.base import utcnow
 from tests.factories import make_company, make_membership, make_user
-from tests.integration.companies_helpers import (
+from tests.integration.companies.helpers import (
     access_requests,
     at_once,
     authorize,

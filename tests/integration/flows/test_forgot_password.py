@@ -267,7 +267,7 @@ def test_timing_does_not_tell_whether_an_address_is_known(client, actions, smtp)
     """Medians of interleaved requests for a known and an unknown address are within 10 %."""
     from statistics import median
 
-    from idp.timing import RESPONSE_FLOOR_SECONDS
+    from idp.accounts.timing import RESPONSE_FLOOR_SECONDS
     from tests.integration.flows.mailbox import interleaved_durations
 
     make_user("ana@example.com")

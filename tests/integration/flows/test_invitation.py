@@ -7,8 +7,8 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from idp import invitations
 from idp.cli import main
+from idp.companies import invitations
 from idp.extensions import db
 from idp.models import Invitation, Membership, User
 from idp.models.base import utcnow

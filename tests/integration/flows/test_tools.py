@@ -3,7 +3,7 @@
 import pytest
 
 from tests.factories import make_company, make_membership
-from tests.integration.companies_helpers import browser, company_config, person
+from tests.integration.companies.helpers import browser, company_config, person
 
 
 @pytest.fixture

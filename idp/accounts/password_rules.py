@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import current_app
 from flask_babel import gettext as _
 
+from idp.accounts.passwords import policy_problems
 from idp.config import PasswordPolicyConfig
 from idp.models import User
-from idp.passwords import policy_problems
 
 
 def policy_summary(policy: PasswordPolicyConfig) -> str:

@@ -39,7 +39,7 @@ def select_locale() -> str:
     chosen = session.get("lang")
     user_locale = None
     if not ui_locales and not chosen and session.get("uid"):
-        from idp.auth import current_user  # imported late: auth needs the models
+        from idp.accounts.auth import current_user  # imported late: auth needs the models
 
         user = current_user()
         user_locale = user.locale if user is not None else None
@@ -58,7 +58,7 @@ def switch_language() -> ResponseReturnValue:
     if language in _config().languages:
         session["lang"] = language
         if session.get("uid"):
-            from idp.auth import current_user
+            from idp.accounts.auth import current_user
             from idp.extensions import db
 
             user = current_user()

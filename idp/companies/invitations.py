@@ -14,8 +14,8 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import update
 
-from idp import audit, companies, links
-from idp.accounts import AccountError, check_email
+from idp import audit, companies
+from idp.accounts import AccountError, check_email, links
 from idp.extensions import db
 from idp.mail import queue_email
 from idp.models import Company, Invitation, Membership, User

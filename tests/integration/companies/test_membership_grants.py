@@ -7,11 +7,12 @@ out of their admins' reach.
 
 import pytest
 
-from idp import account_requests, companies, invitations, signals
+from idp import companies, signals
+from idp.companies import account_requests, invitations
 from idp.extensions import db
 from idp.models import AccessRequest, Company
 from tests.factories import make_company, make_membership, make_user
-from tests.integration.companies_helpers import access_requests, company_config, join, memberships, person
+from tests.integration.companies.helpers import access_requests, company_config, join, memberships, person
 
 RETRY = "Something went wrong on our side. Please try again."
 

@@ -33,7 +33,6 @@ from idp.models.requests import RequestStatus, decide_pending
 from idp.models.users import UserStatus
 
 REMIND_INTERVAL = timedelta(days=1)
-SESSION_COMPANY = "company"  # the SSO session's active company (a Company.public_id), set by picker and /tools
 BRANCH_MAX = 100
 REASON_MAX = 1000
 
@@ -193,7 +192,7 @@ def check_branch(branch: str | None) -> str | None:
 
 def find_company(identifier: str) -> Company | None:
     """The company with this external identifier, after the configured validation."""
-    from idp.directory import check_identifier
+    from idp.companies.directory import check_identifier
 
     ident = check_identifier(identifier or "", current_app.config["IDP"].companies)
     if ident is None or len(ident) > 64:

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from idp.auth import current_user
-from idp.i18n import current_language
+from idp.accounts.auth import current_user
+from idp.web.i18n import current_language
 
 bp = Blueprint("home", __name__)
 

@@ -112,7 +112,7 @@ def test_form_messages_follow_the_page_language(app, language, message):
     """WTForms' own messages come from a catalogue read once per language, in the page's language."""
     from flask_babel import refresh
 
-    from idp.forms import LoginForm
+    from idp.web.forms import LoginForm
 
     for _ in range(2):  # the second time from the cached catalogue
         with app.test_request_context("/login", method="POST", data={"login": "", "password": ""},

@@ -10,10 +10,11 @@ from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from idp import audit, pipeline
-from idp.companies import SESSION_COMPANY
 from idp.extensions import db
 from idp.models import User
 from idp.pipeline import SessionFacts
+
+SESSION_COMPANY = "company"  # the SSO session's active company (a Company.public_id), set by picker and /tools
 
 # Survive sign-in and sign-out: the language, and the browser binding of pending authorizations.
 KEPT_KEYS = ("lang", "browser")

@@ -98,7 +98,7 @@ def test_disabling_a_user_ends_their_session(app, client, actions):
 
 
 def test_hash_is_upgraded_at_sign_in_when_parameters_change(app, actions):
-    from idp.passwords import Hasher
+    from idp.accounts.passwords import Hasher
 
     user = make_user("ana@example.com")
     old_hash = user.password_hash

@@ -1,7 +1,7 @@
 import pytest
 
+from idp.accounts.passwords import Hasher, common_passwords, policy_problems
 from idp.config import PasswordHashingConfig, PasswordPolicyConfig
-from idp.passwords import Hasher, common_passwords, policy_problems
 
 POLICY = PasswordPolicyConfig()
 

@@ -8,13 +8,14 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, session, url_for
 from sqlalchemy.exc import IntegrityError
 
-from idp import audit, auth, links, signals
+from idp import audit, signals
+from idp.accounts import auth, links
+from idp.accounts.passwords import policy_problems
 from idp.extensions import db
 from idp.mail import queue_email
 from idp.models import User
 from idp.models.base import utcnow
 from idp.models.users import UserStatus, normalize_email, normalize_username
-from idp.passwords import policy_problems
 
 PASSWORD_SETUP_TTL = timedelta(hours=72)
 

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from idp.store import StoreUnavailableError
 
-log = logging.getLogger("idp.errors")
+log = logging.getLogger("idp.web.errors")
 
 API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known", "/healthz", "/readyz")
 

@@ -1,6 +1,6 @@
 import pytest
 
-from idp.i18n import pick_language, safe_next
+from idp.web.i18n import pick_language, safe_next
 
 LANGS = ["fr", "en"]
 

@@ -13,8 +13,8 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, Length
 
+from idp.accounts.password_rules import password_errors_for
 from idp.models import User
-from idp.password_rules import password_errors_for
 
 
 @cache

@@ -5,7 +5,7 @@ import yaml
 from idp.extensions import db
 from idp.models import Company
 from tests.conftest import base_config
-from tests.integration.companies_helpers import run_cli
+from tests.integration.companies.helpers import run_cli
 
 COMPANIES = [
     {"id": "732829320", "name": "Durand SARL", "address": "1 rue de la Paix", "city": "Lyon",
