@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 CONFIG ?= config/demo.yaml
 CATALOGUES := idp/translations
 STAMP := $(VENV)/.installed
+AXE := tests/e2e/axe
+AXE_STAMP := $(AXE)/node_modules/.installed
 
-.PHONY: run test install translations catalogues lint bench clean
+.PHONY: run test install translations catalogues lint bench clean system-packages test-packages
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,14 +32,26 @@ catalogues: $(STAMP)
 run: install
 	IDP_CONFIG=$(CONFIG) $(BIN)/idp db upgrade
 	IDP_CONFIG=$(CONFIG) $(BIN)/idp demo
-	# The provider on 5000 and the two demo portals (demo/) on 5001 and 5002; Ctrl-C stops them all.
+	# The provider on 5000 and the two demo portals (demo/) on 5001 and 5002; Ctrl-C, SIGTERM or SIGHUP stops them all.
 	$(BIN)/python -m demo $(CONFIG)
 
 lint: $(STAMP)
 	$(BIN)/ruff check idp tests bench demo tools
 	$(BIN)/lint-imports
 
-test: install
+## What the tests need besides Python: Debian's Chromium, Apache with mod_auth_openidc, Redis and
+## Node.js (tools/system-packages.sh installs whichever is missing, and says nothing when none is),
+## then axe-core from the committed lockfile (the accessibility tests).
+system-packages:
+	@sh tools/system-packages.sh
+
+$(AXE_STAMP): $(AXE)/package.json $(AXE)/package-lock.json | system-packages
+	cd $(AXE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-packages: system-packages $(AXE_STAMP)
+
+test: install test-packages
 	$(BIN)/ruff check idp tests bench demo tools
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2
@@ -54,4 +68,4 @@ bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache $(AXE)/node_modules

@@ -43,11 +43,13 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     from idp.oidc import init_app as init_oidc
     from idp.pipeline import ordered_steps
     from idp.store import create_store
-    from idp.web import errors, headers, health, home, i18n
+    from idp.web import errors, forms, headers, health, home, i18n
+    from idp.web.routing import init_app as init_routing
     from idp.web.sessions import StoreSessionInterface, refuse_without_store
 
     instance_path = os.path.abspath(config.instance_path)
     app = Flask(__name__, instance_path=instance_path)
+    init_routing(app)
     secure = config.secure_cookies
     app.config.update(
         IDP=config,
@@ -74,7 +76,8 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     app.extensions["idp.store"] = create_store(config.redis_url, config.store_prefix)
     # The __Host- prefix pins the cookie to this host and path, and requires Secure.
     cookie_name = f"__Host-{config.session.cookie_name}" if secure else config.session.cookie_name
-    app.session_interface = StoreSessionInterface(cookie_name, int(config.session.lifetime_hours * 3600))
+    app.session_interface = StoreSessionInterface(cookie_name, int(config.session.lifetime_hours * 3600),
+                                                  int(config.session.anonymous_lifetime_minutes * 60))
     app.before_request(refuse_without_store)
 
     db.init_app(app)
@@ -88,6 +91,7 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     drop_limiter_middleware(app)
 
     errors.init_app(app)
+    forms.init_app(app)
     headers.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(i18n.bp)
@@ -115,6 +119,11 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
 
     app.jinja_env.globals.update(idp_config=config)
     app.context_processor(home.template_globals)
+    # Last, so outermost: every layer under it (the token endpoint's early path included) and
+    # every view sees the client's address as REMOTE_ADDR.
+    from idp.security.networks import ClientAddress
+
+    app.wsgi_app = ClientAddress(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
     return app
 
 

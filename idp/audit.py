@@ -19,19 +19,26 @@ def record(
     user: Any = None,
     actor: Any = None,
     company: Any = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
     **details: Any,
 ) -> AuditEvent:
-    """Add an audit event to the current transaction; `details` must hold no secret."""
-    ip = agent = None
+    """Add an audit event to the current transaction; `details` must hold no secret.
+
+    The client's address and user agent are the request's; code answering without a request
+    context (the token endpoint's early path) passes them as `ip` and `user_agent`.
+    """
+    agent = user_agent
     if has_request_context():
-        ip = request.remote_addr
-        agent = (request.user_agent.string or "")[:300] or None
+        ip = ip or request.remote_addr
+        agent = agent or request.user_agent.string
+    agent = (agent or "")[:300] or None
     entry = AuditEvent(
         event=event,
         user_id=getattr(user, "id", None),
         actor_id=getattr(actor, "id", None),
         company_id=getattr(company, "id", None),
-        ip=ip,
+        ip=ip[:64] if ip else None,
         user_agent=agent,
         details=details,
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from flask import Flask
 
-from idp.config import ConfigError, IdpConfig, load_config
+from idp.config import ConfigError, IdpConfig, collect_checks, load_config
+from idp.text import has_control_characters
 
 DEFAULT_CONFIG = "config/demo.yaml"
 
@@ -18,16 +20,18 @@ def _load(path: str) -> IdpConfig:
     from idp.flows import check_flows
 
     try:
-        config = load_config(path)
+        config, errors = load_config(path), []
     except ConfigError as exc:
-        _fail(path, exc.errors)
-    problems = check_flows(config.flows)
-    if problems:
-        _fail(path, problems)
+        config, errors = exc.config, exc.errors
+    if config is not None:
+        # Run on what could be read even when other keys are wrong: every error at once.
+        errors += collect_checks(lambda: check_flows(config.flows))
+    if errors:
+        _fail(path, errors)
     return config
 
 
-def _fail(path: str, errors: list[str]) -> None:
+def _fail(path: str, errors: list[str]) -> NoReturn:
     click.echo(f"{path}: {len(errors)} error{'s' if len(errors) != 1 else ''}", err=True)
     for line in errors:
         click.echo(f"  {line}", err=True)
@@ -52,9 +56,44 @@ def _close(app: Flask) -> None:
         db.engine.dispose()
 
 
-@click.group()
+def _plain_text(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A text option as the forms accept it: no control characters (idp.text), whatever a script passes."""
+    if value is not None and has_control_characters(value):
+        raise click.BadParameter("control characters (line breaks, tabs...) are not allowed")
+    return value
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["config_path"] = value
+
+
+def _accept_config(command: click.Command) -> None:
+    """Give `command` (and, for a group, every command in it) its own --config FILE."""
+    if not any(param.name == "config_path" for param in command.params):
+        command.params.append(click.Option(
+            ["--config", "config_path"], metavar="FILE", expose_value=False, callback=_remember_config,
+            help="The configuration file (as `idp --config FILE`; the one given last wins)."))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_config(sub)
+
+
+class _Group(click.Group):
+    """A group whose commands take --config after their name too: `idp serve --config F`,
+    `idp users create --config F ...`. The group's own option is parsed first and a command's
+    after it, so the one nearest the command wins."""
+
+    group_class = type  # sub-groups made with @group.group() are _Group as well
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _accept_config(cmd)
+        super().add_command(cmd, name)
+
+
+@click.group(cls=_Group)
 @click.option("--config", "config_path", envvar="IDP_CONFIG", default=DEFAULT_CONFIG, show_default=True,
-              help="The configuration file (or IDP_CONFIG).")
+              metavar="FILE", help="The configuration file (or IDP_CONFIG); also accepted after any command.")
 @click.pass_context
 def main(ctx: click.Context, config_path: str) -> None:
     """An OpenID Connect identity provider for B2B portals."""
@@ -107,7 +146,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Apply the migrations up to REVISION."""
-    from idp.migrate import upgrade
+    from idp.models.migrate import upgrade
 
     app = _app(ctx.parent)
     with app.app_context():
@@ -142,11 +181,11 @@ def users() -> None:
 
 
 @users.command("create")
-@click.option("--email", required=True)
-@click.option("--given-name", default="")
-@click.option("--family-name", default="")
-@click.option("--username")
-@click.option("--phone")
+@click.option("--email", required=True, callback=_plain_text)
+@click.option("--given-name", default="", callback=_plain_text)
+@click.option("--family-name", default="", callback=_plain_text)
+@click.option("--username", callback=_plain_text)
+@click.option("--phone", callback=_plain_text)
 @click.option("--locale", type=click.Choice(["fr", "en"]))
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--send-password-link", is_flag=True, help="Email a single-use link to set the password.")
@@ -197,9 +236,10 @@ def users_disable(ctx: click.Context, email: str) -> None:
 @main.command("invite")
 @click.option("--company", "company_id", required=True, help="The company's identifier (customer number, SIREN...).")
 @click.option("--role", required=True, help="One of the configured roles.")
-@click.option("--branch", default=None)
-@click.option("--locale", help="The language of the email: one of the configured languages.")
-@click.argument("email")
+@click.option("--branch", default=None, callback=_plain_text)
+@click.option("--locale", help="The language of the email when the address has no account (an account's own "
+                               "language wins): one of the configured languages.")
+@click.argument("email", callback=_plain_text)
 @click.pass_context
 def invite(ctx: click.Context, company_id: str, role: str, branch: str | None, locale: str | None, email: str) -> None:
     """Invite EMAIL to join a company with a role; the email carries a single-use link."""
@@ -327,7 +367,7 @@ def mail_send(ctx: click.Context) -> None:
 
 
 @mail.command("test")
-@click.argument("recipient")
+@click.argument("recipient", callback=_plain_text)
 @click.option("--locale", type=click.Choice(["fr", "en"]))
 @click.pass_context
 def mail_test(ctx: click.Context, recipient: str, locale: str | None) -> None:

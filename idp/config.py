@@ -7,14 +7,29 @@ nothing from the rest of the package, so `idp check-config` works without an app
 
 from __future__ import annotations
 
+import inspect
+import ipaddress
 import os
 import re
+import types
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from limits import parse_many
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -22,11 +37,57 @@ KNOWN_PASSWORD_CLASSES = ("upper", "lower", "digit", "special")
 
 
 class ConfigError(Exception):
-    """The configuration is invalid; `errors` holds one "key.path: message" line per problem."""
+    """The configuration is invalid; `errors` holds one "key.path: message" line per problem.
 
-    def __init__(self, errors: list[str]) -> None:
+    `config` is what could be read of it (see `_partial`): the valid parts as values, the invalid
+    ones as INVALID, so that checks made outside this module (the flows) can still run; None when
+    the file could not be read at all.
+    """
+
+    def __init__(self, errors: list[str], config: Any = None) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+        self.config = config
+
+
+class _Undecidable(Exception):
+    """A check read a value that failed validation: it cannot tell whether it holds."""
+
+
+class _Invalid:
+    """Stands for a value that failed validation while the checks run anyway (see `_partial`).
+
+    Any use of it raises _Undecidable, so a check that depends on it is skipped rather than
+    reporting an error that would only follow from the first one. `is None` is False: the key
+    was given, so a "required" check stays quiet too.
+    """
+
+    __slots__ = ()
+
+    def _undecidable(self, *args: Any, **kwargs: Any) -> Any:
+        raise _Undecidable
+
+    __bool__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = _undecidable
+    __len__ = __iter__ = __contains__ = __getitem__ = __getattr__ = __call__ = _undecidable
+    __str__ = __format__ = __int__ = __float__ = __index__ = __add__ = __radd__ = _undecidable
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID: Any = _Invalid()
+
+
+def collect_checks(*checks: Callable[[], list[str]]) -> list[str]:
+    """The error lines of every check, each run on its own: one that reads an INVALID value is
+    skipped, and the others still report (a model-level validator made of several checks)."""
+    errors: list[str] = []
+    for check in checks:
+        try:
+            errors.extend(check())
+        except _Undecidable:
+            continue
+    return errors
 
 
 class _Model(BaseModel):
@@ -107,7 +168,28 @@ class PasswordHashingConfig(_Model):
 
 class SessionConfig(_Model):
     lifetime_hours: float = Field(12.0, gt=0, le=24 * 90)
+    # Until someone signs in (a form's CSRF token is all it holds): short, so that anonymous visits
+    # cannot fill the store; it is also how long a sign-in or sign-up page may stay open.
+    anonymous_lifetime_minutes: float = Field(30.0, ge=1, le=24 * 60)
     cookie_name: str = "idp_session"
+
+    @model_validator(mode="after")
+    def _anonymous_is_shorter(self) -> SessionConfig:
+        if self.anonymous_lifetime_minutes > self.lifetime_hours * 60:
+            raise ValueError("anonymous_lifetime_minutes must not exceed lifetime_hours")
+        return self
+
+
+def check_rate(value: str) -> str:
+    """A limit in Flask-Limiter's notation ("10 per 15 minutes", "5/hour"; several joined by ";")."""
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"not a rate limit: {value!r} (write it like '10 per 15 minutes')") from None
+    return value
+
+
+Rate = Annotated[str, AfterValidator(check_rate)]
 
 
 class ThrottlingConfig(_Model):
@@ -115,7 +197,8 @@ class ThrottlingConfig(_Model):
 
     login_per_account: str = "10 per 15 minutes"
     login_per_ip: str = "50 per 15 minutes"
-    # Every request counts for these (they send mail): per address as typed (hashed) and per IP.
+    # Every valid request counts for these (they send mail): per address as typed (hashed) and per IP.
+    # Over a limit the page answers as usual and sends nothing (idp.security.throttling).
     forgot_password_per_account: str = "5 per hour"  # noqa: S105 - a rate, not a password
     forgot_password_per_ip: str = "30 per hour"  # noqa: S105 - a rate, not a password
     confirm_resend_per_account: str = "5 per hour"
@@ -125,6 +208,13 @@ class ThrottlingConfig(_Model):
     company_join_per_user: str = "10 per hour"
     company_join_per_ip: str = "30 per hour"
     account_request_per_ip: str = "10 per hour"  # every request counts: each one is work for an operator
+    # Failed client authentications at /token, /introspect and /revoke: per client_id as sent
+    # (known or not) and per IP. Once reached, even the right secret gets a 429 until the window ends.
+    client_auth_per_client: str = "20 per 15 minutes"
+    client_auth_per_ip: str = "50 per 15 minutes"
+    # Authorization requests that leave a sign-in in progress (each kept in the store for
+    # tokens.interaction_ttl_seconds), per IP. Offices behind one address sign in together: room for them.
+    authorize_per_ip: Rate = "200 per 10 minutes"
 
 
 class CompaniesConfig(_Model):
@@ -163,6 +253,9 @@ def check_redirect_uri(uri: str) -> str:
     parts = urlsplit(uri)
     if parts.fragment:
         raise ValueError("must not contain a fragment")
+    if "@" in parts.netloc:
+        # https://shop.example.com@evil.example/ reads as one host and goes to another.
+        raise ValueError("must not contain a user name or password (user@host)")
     if parts.scheme == "https" and parts.netloc:
         return uri
     if parts.scheme == "http" and _is_loopback_host(parts.hostname):
@@ -173,7 +266,8 @@ def check_redirect_uri(uri: str) -> str:
     raise ValueError("must be an absolute https URL, a loopback URL or a private-use scheme URI")
 
 
-RedirectUri = Annotated[str, Field(min_length=1)]
+# Checked one by one, so that an error names the very item: clients[0].redirect_uris[1].
+RedirectUri = Annotated[str, Field(min_length=1), AfterValidator(check_redirect_uri)]
 
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 
@@ -194,13 +288,6 @@ class ClientConfig(_Model):
     require_consent: bool = False
     backchannel_logout_uri: str | None = None
     id_token_signed_response_alg: Literal["RS256", "ES256"] = "RS256"  # noqa: S105 - an algorithm name
-
-    @field_validator("redirect_uris", "post_logout_redirect_uris")
-    @classmethod
-    def _check_uris(cls, value: list[str]) -> list[str]:
-        for uri in value:
-            check_redirect_uri(uri)
-        return value
 
     @field_validator("backchannel_logout_uri", "launch_url")
     @classmethod
@@ -234,6 +321,20 @@ class ClientConfig(_Model):
         return "none" if self.is_public else "client_secret_basic"
 
 
+class AuthorizeConfig(_Model):
+    """Sizes of an authorization request, in characters: each one is kept as an interaction for
+    tokens.interaction_ttl_seconds, so what a stranger may make the provider hold is bounded."""
+
+    max_parameter_length: int = Field(8192, ge=512, le=65536)  # each known parameter (an id_token_hint is long)
+    max_request_length: int = Field(16384, ge=1024, le=1024 * 1024)  # every parameter together, known or not
+
+    @model_validator(mode="after")
+    def _whole_holds_a_part(self) -> AuthorizeConfig:
+        if self.max_request_length < self.max_parameter_length:
+            raise ValueError("max_request_length must be at least max_parameter_length")
+        return self
+
+
 class TokensConfig(_Model):
     code_ttl_seconds: int = Field(60, ge=10, le=600)
     access_token_ttl_seconds: int = Field(600, ge=60, le=86400)
@@ -247,6 +348,23 @@ DEFAULT_ROLES = {
     "order_for_approval": LocalizedText(en="Place an order for approval", fr="Placer une commande pour approbation"),
     "prices_only": LocalizedText(en="See prices only", fr="Voir les prix uniquement"),
 }
+
+
+def check_ip_network(value: str) -> str:
+    """An IPv4 or IPv6 network in CIDR notation, or a single address; returned in canonical form."""
+    try:
+        return str(ipaddress.ip_network(value))
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("not an IP network (an address, or a CIDR such as 10.0.0.0/8)") from None
+    raise ValueError(f"has host bits set (did you mean {network}?)")
+
+
+# Checked one by one, so that an error names the very item: trusted_proxies[1].
+IpNetwork = Annotated[str, AfterValidator(check_ip_network)]
 
 
 class IdpConfig(_Model):
@@ -265,6 +383,7 @@ class IdpConfig(_Model):
     session: SessionConfig = SessionConfig()
     throttling: ThrottlingConfig = ThrottlingConfig()
     tokens: TokensConfig = TokensConfig()
+    authorize: AuthorizeConfig = AuthorizeConfig()
     roles: dict[str, LocalizedText] = DEFAULT_ROLES
     companies: CompaniesConfig = CompaniesConfig()
     flows: list[str] = ["login"]
@@ -272,6 +391,9 @@ class IdpConfig(_Model):
     invitations: InvitationsConfig = InvitationsConfig()
     clients: list[ClientConfig] = []
     max_content_length: int = Field(1024 * 1024, ge=16 * 1024)
+    # The reverse proxies and load balancers in front of the provider: only from these is
+    # X-Forwarded-For believed (idp.security.networks.client_address).
+    trusted_proxies: list[IpNetwork] = []
 
     @field_validator("issuer")
     @classmethod
@@ -308,22 +430,42 @@ class IdpConfig(_Model):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> IdpConfig:
+        errors = collect_checks(self._unique_client_ids, self._known_client_roles, self._offered_default_language,
+                                self._secret_key_outside_demo, self._consent_flow_for_consent)
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    def _unique_client_ids(self) -> list[str]:
         errors = []
         seen: set[str] = set()
         for index, client in enumerate(self.clients):
             if client.client_id in seen:
                 errors.append(f"clients[{index}].client_id: duplicate client_id {client.client_id!r}")
             seen.add(client.client_id)
-            for role in client.roles or []:
-                if role not in self.roles:
-                    errors.append(f"clients[{index}].roles: unknown role {role!r}")
+        return errors
+
+    def _known_client_roles(self) -> list[str]:
+        return [f"clients[{index}].roles: unknown role {role!r}"
+                for index, client in enumerate(self.clients) for role in client.roles or []
+                if role not in self.roles]
+
+    def _offered_default_language(self) -> list[str]:
         if self.default_language and self.default_language not in self.languages:
-            errors.append("default_language: must be one of languages")
+            return ["default_language: must be one of languages"]
+        return []
+
+    def _secret_key_outside_demo(self) -> list[str]:
         if not self.demo and self.secret_key is None:
-            errors.append("secret_key: required outside the demo (use ${IDP_SECRET_KEY})")
-        if errors:
-            raise ValueError("\n".join(errors))
-        return self
+            return ["secret_key: required outside the demo (use ${IDP_SECRET_KEY})"]
+        return []
+
+    def _consent_flow_for_consent(self) -> list[str]:
+        # Without the consent step nobody would be asked: the client would get everything unasked.
+        if "consent" in self.flows:
+            return []
+        return [f"clients[{index}].require_consent: needs the consent flow in flows"
+                for index, client in enumerate(self.clients) if client.require_consent]
 
     @property
     def locale_default(self) -> str:
@@ -371,23 +513,97 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _clean_location(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # Skip pydantic's internal tags (e.g. union or function-after markers).
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+
+
+def _lines(loc: tuple[Any, ...], message: str) -> list[str]:
+    where = _format_location(loc)
+    lines = []
+    for piece in message.split("\n"):
+        # A model-level check may already name its own key path ("clients[1].roles: …").
+        if re.match(r"^[\w\[\].]+: ", piece):
+            lines.append(f"{where + '.' if where else ''}{piece}")
+        else:
+            lines.append(f"{where or '(top level)'}: {piece}")
+    return lines
+
+
 def _format_errors(exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
-        # Skip pydantic's internal tags (e.g. union or function-after markers).
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown key"
-        message = message.removeprefix("Value error, ")
-        where = _format_location(loc)
-        for piece in message.split("\n"):
-            # A model-level check may already name its own key path ("clients[1].roles: …").
-            if re.match(r"^[\w\[\].]+: ", piece):
-                lines.append(f"{where + '.' if where else ''}{piece}")
-            else:
-                lines.append(f"{where or '(top level)'}: {piece}")
+        lines.extend(_lines(_clean_location(err["loc"]), message.removeprefix("Value error, ")))
     return lines
+
+
+def _partial(annotation: Any, data: Any, errors: list[tuple[Any, ...]], loc: tuple[Any, ...],
+             late: list[str]) -> Any:
+    """`data` read as `annotation` as far as it is valid, INVALID where it is not.
+
+    Pydantic runs a model's own checks (its `mode="after"` validators: duplicate client ids, a
+    secret_key outside the demo...) only once every field below it is valid, so a single bad field
+    would hide them. The models with errors below them are rebuilt here from their valid parts
+    (model_construct, INVALID for each bad one) and their checks run on that, adding what they
+    find to `late`. `errors` are the locations of pydantic's errors, relative to `data`. Valid
+    parts are read without their field validators (which only normalise: an issuer's last slash).
+    """
+    if not errors:
+        try:
+            return TypeAdapter(annotation).validate_python(data)
+        except ValidationError:  # not expected: pydantic found nothing wrong here
+            return INVALID
+    if () in errors:
+        return INVALID
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _partial(args[0], data, errors, loc, late)
+    if origin in (typing.Union, types.UnionType):
+        models = [arg for arg in args if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        return _partial(models[0], data, errors, loc, late) if len(models) == 1 else INVALID
+    if origin is list and isinstance(data, list):
+        return [_partial(args[0], item, _below(errors, index), (*loc, index), late) for index, item in enumerate(data)]
+    if origin is dict and isinstance(data, dict):
+        return {key: _partial(args[1], value, _below(errors, key), (*loc, key), late) for key, value in data.items()}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(data, dict):
+        return _partial_model(annotation, data, errors, loc, late)
+    return INVALID
+
+
+def _below(errors: list[tuple[Any, ...]], *keys: Any) -> list[tuple[Any, ...]]:
+    return [error[1:] for error in errors if error and error[0] in keys]
+
+
+def _partial_model(model: type[BaseModel], data: dict[str, Any], errors: list[tuple[Any, ...]],
+                   loc: tuple[Any, ...], late: list[str]) -> Any:
+    values = {}
+    for name, field in model.model_fields.items():
+        keys = [key for key in (field.alias, name) if key is not None]
+        given = next((key for key in keys if key in data), None)
+        if given is None:
+            if field.is_required():
+                values[name] = INVALID
+            continue
+        below = _below(errors, *keys)
+        annotation = field.annotation
+        if field.metadata and not below:
+            annotation = Annotated[(annotation, *field.metadata)]
+        values[name] = _partial(annotation, data[given], below, (*loc, given), late)
+    instance = model.model_construct(**values)
+    for decorator in model.__pydantic_decorators__.model_validators.values():
+        if decorator.info.mode != "after":
+            continue
+        check = getattr(model, decorator.cls_var_name)
+        try:
+            check(instance, None) if len(inspect.signature(check).parameters) > 1 else check(instance)
+        except (ValueError, AssertionError) as exc:
+            late.extend(_lines(loc, str(exc)))
+        except (_Undecidable, TypeError, AttributeError):
+            continue  # it read an INVALID part in some way: it cannot decide
+    return instance
 
 
 def parse_config(data: Any, env: dict[str, str] | None = None) -> IdpConfig:
@@ -400,9 +616,11 @@ def parse_config(data: Any, env: dict[str, str] | None = None) -> IdpConfig:
         config = IdpConfig.model_validate(data)
     except ValidationError as exc:
         errors.extend(_format_errors(exc))
-        raise ConfigError(errors) from None
+        late: list[str] = []
+        partial = _partial(IdpConfig, data, [_clean_location(err["loc"]) for err in exc.errors()], (), late)
+        raise ConfigError(errors + [line for line in late if line not in errors], partial) from None
     if errors:
-        raise ConfigError(errors)
+        raise ConfigError(errors, config)
     return config
 
 

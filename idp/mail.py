@@ -2,9 +2,11 @@
 
 Queuing happens in the caller's transaction, so an email exists exactly when the change that
 caused it was committed. A sender claims due rows one at a time (an UPDATE that only one
-sender can win), delivers, and marks them sent; a failure schedules a retry with exponential
-backoff. An SMTP outage therefore delays mail and loses none, and several serving processes
-can run senders side by side without sending a message twice.
+sender can win), delivers, and marks them sent; any failure (the network's, or a message that
+cannot be built) is written on the row and schedules a retry with exponential backoff, until
+`mail.max_attempts` tries give the row up (status "failed"). An SMTP outage therefore delays mail
+and loses none, several serving processes can run senders side by side without sending a message
+twice, and what was not delivered is listed for operators (`undelivered`, /admin/operator/mail).
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ from typing import Any, Protocol
 
 from flask import Flask, current_app, render_template
 from flask_babel import force_locale
-from sqlalchemy import event, or_, update
+from sqlalchemy import event, func, or_, update
 from sqlalchemy.orm import Session
 
 from idp.config import IdpConfig, MailConfig
 from idp.extensions import db
-from idp.models import OutboxMessage
+from idp.models import OutboxMessage, User
 from idp.models.base import utcnow
+from idp.models.outbox import SUBJECT_MAX
+from idp.text import without_control_characters
 
 log = logging.getLogger("idp.mail")
 
 MAX_BACKOFF_SECONDS = 3600
 CLAIM_SECONDS = 120
+LAST_ERROR_MAX = 1000
 
 
 class MailBackend(Protocol):
@@ -102,18 +107,28 @@ def render_email(kind: str, locale: str | None, **context: Any) -> tuple[str, st
     return subject, body_text, body_html
 
 
+def recipient_language(recipient: str, locale: str | None) -> str | None:
+    """The language of an email: the locale of the account at `recipient` when it has one, else
+    `locale`, the caller's guess (the inviter's page language for an address without an account)."""
+    # No autoflush: queuing must not write the caller's pending changes early (or fail on them).
+    with db.session.no_autoflush:
+        account = User.find_by_email(recipient)
+    return (account.locale if account is not None else None) or locale
+
+
 def queue_email(kind: str, recipient: str, locale: str | None, **context: Any) -> OutboxMessage:
-    """Render templates/email/<kind>/ in the recipient's language and queue the message.
+    """Render templates/email/<kind>/ in the recipient's language (`recipient_language`) and queue
+    the message.
 
     The row joins the caller's transaction; it is delivered after the caller commits.
     """
     config: IdpConfig = current_app.config["IDP"]
-    subject, body_text, body_html = render_email(kind, locale, **context)
+    subject, body_text, body_html = render_email(kind, recipient_language(recipient, locale), **context)
     domain = config.mail.from_.rpartition("@")[2].strip("> ") or "localhost"
     message = OutboxMessage(
         kind=kind,
         recipient=recipient,
-        subject=subject,
+        subject=subject_line(subject),
         body_text=body_text,
         body_html=body_html,
         message_id=make_msgid(domain=domain),
@@ -124,6 +139,16 @@ def queue_email(kind: str, recipient: str, locale: str | None, **context: Any) -
     if sender is not None:
         db.session.info["idp.mail_sender"] = sender
     return message
+
+
+def subject_line(subject: str) -> str:
+    """The subject as a header can carry it and the outbox keep it: on one line (a name typed
+    before control characters were refused must not make the message unsendable), and cut to
+    the column's length (a long company name and a long person's name together exceed it)."""
+    line = without_control_characters(subject)
+    if len(line) > SUBJECT_MAX:
+        line = line[:SUBJECT_MAX - 1].rstrip() + "\u2026"
+    return line
 
 
 @event.listens_for(Session, "after_commit")
@@ -186,21 +211,13 @@ def deliver_due(limit: int = 100) -> int:
         row = db.session.get(OutboxMessage, row_id)
         if row is None:
             continue
+        # Any failure counts, not only the network's: a message that cannot even be built (a header
+        # the email package refuses) or a backend's bug is recorded, retried and in the end given
+        # up where operators see it, instead of being retried silently each time its claim ends.
         try:
             backend.send(build_message(row, config.mail.from_))
-        except (OSError, smtplib.SMTPException) as exc:
-            row.attempts += 1
-            row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-            if row.attempts >= config.mail.max_attempts:
-                row.status = "failed"
-                log.error("mail %s to recipient #%s failed for good: %s", row.kind, row.id, row.last_error)
-            else:
-                delay = min(MAX_BACKOFF_SECONDS, config.mail.retry_base_seconds * 2 ** (row.attempts - 1))
-                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                log.warning("mail %s #%s not sent (attempt %s), retry in %ss: %s",
-                            row.kind, row.id, row.attempts, int(delay), row.last_error)
-            row.claimed_until = None
-            db.session.commit()
+        except Exception as exc:  # noqa: BLE001
+            _record_failure(row_id, exc, config.mail)
             continue
         row.status = "sent"
         row.sent_at = utcnow()
@@ -209,6 +226,54 @@ def deliver_due(limit: int = 100) -> int:
         db.session.commit()
         sent += 1
     return sent
+
+
+def retry_delay(attempts: int, config: MailConfig) -> timedelta:
+    """How long to wait after the `attempts`-th failed try: doubling from retry_base_seconds, at most an hour."""
+    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, config.retry_base_seconds * 2 ** (attempts - 1)))
+
+
+def _record_failure(row_id: int, exc: Exception, config: MailConfig) -> None:
+    """Count the failed try on the row with its error, and schedule the next one or give the row up."""
+    # The failure may have come from the session itself: start again from a clean transaction.
+    db.session.rollback()
+    row = db.session.get(OutboxMessage, row_id)
+    if row is None:
+        return
+    expected = isinstance(exc, (OSError, smtplib.SMTPException))
+    row.attempts += 1
+    # On one line: it goes to the log and to the operators' page (a server's reply may span lines).
+    row.last_error = without_control_characters(f"{type(exc).__name__}: {exc}")[:LAST_ERROR_MAX]
+    row.claimed_until = None
+    if row.attempts >= config.max_attempts:
+        row.status = "failed"
+        log.error("mail %s #%s given up after %s attempts: %s", row.kind, row.id, row.attempts, row.last_error,
+                  exc_info=None if expected else exc)
+    else:
+        delay = retry_delay(row.attempts, config)
+        row.next_attempt_at = utcnow() + delay
+        # An outage is expected and logged in one line; anything else is a bug, with its traceback.
+        log.warning("mail %s #%s not sent (attempt %s), retry in %ss: %s", row.kind, row.id, row.attempts,
+                    int(delay.total_seconds()), row.last_error, exc_info=None if expected else exc)
+    db.session.commit()
+
+
+# Not sent, and tried at least once: given up, or waiting for a retry after an error.
+_UNDELIVERED = (OutboxMessage.status != "sent", OutboxMessage.attempts > 0)
+
+
+def undelivered(limit: int = 100) -> list[OutboxMessage]:
+    """The messages not delivered that failed at least once: given up first, then those waiting
+    for a retry; the newest first in each."""
+    return list(db.session.execute(
+        db.select(OutboxMessage).where(*_UNDELIVERED)
+        .order_by(OutboxMessage.status != "failed", OutboxMessage.id.desc())
+        .limit(limit)
+    ).scalars().all())
+
+
+def count_undelivered() -> int:
+    return db.session.execute(db.select(func.count()).select_from(OutboxMessage).where(*_UNDELIVERED)).scalar_one()
 
 
 class MailSender:

@@ -20,6 +20,9 @@ from flask import Blueprint, current_app
 from idp.store import get_json, put_json, take_json
 
 INTERACTION_KEY = "interaction:"  # TTL: tokens.interaction_ttl_seconds
+# The parameter the protocol adds to an interaction: the scopes the request would release, those
+# asked for and those carrying the claims asked for one by one (OIDC Core 5.5), space-separated.
+CONSENT_SCOPES = "_consent_scopes"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,13 @@ class Interaction:
     @property
     def prompts(self) -> set[str]:
         return set(self.params.get("prompt", "").split())
+
+    @property
+    def consent_scopes(self) -> list[str]:
+        """What a person allows by consenting to this request (see CONSENT_SCOPES); the
+        requested scopes alone for an interaction opened before the protocol set it."""
+        value = self.params.get(CONSENT_SCOPES)
+        return (value if value is not None else self.params.get("scope", "")).split()
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -131,7 +131,7 @@ def _empty_tables(app: Any) -> None:
 def build_app(backend: Backend, tmp_path: Path, **overrides: Any) -> Any:
     from idp import create_app
     from idp.config import parse_config
-    from idp.migrate import upgrade
+    from idp.models.migrate import upgrade
 
     config = parse_config(base_config(backend, tmp_path, **overrides))
     app = create_app(config, start_workers=False)

@@ -30,6 +30,7 @@ class _Handler:
         message = BytesParser(policy=policy.default).parsebytes(envelope.content)
         with self.sink.lock:
             self.sink.messages.append(message)
+            self.sink.recipients.append(list(envelope.rcpt_tos))
             self.sink.arrived.notify_all()
         return "250 Message accepted for delivery"
 
@@ -38,12 +39,14 @@ class SmtpSink:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []  # the envelope's RCPT TO of each message, as sent
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
         self.controller: Controller | None = None
 
     def start(self) -> None:
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        # SMTPUTF8 (RFC 6531), as any current server offers: addresses such as Jürgen.Straße@... pass.
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True)
         self.controller.start()
 
     def stop(self) -> None:

@@ -30,12 +30,19 @@ def apply(path: Path) -> None:
 
     fr_path = ROOT / "fr" / "LC_MESSAGES" / "messages.po"
     fr = _load(fr_path)
-    for msgid, text in json.loads(path.read_text(encoding="utf-8")).items():
+    texts = json.loads(path.read_text(encoding="utf-8"))
+    for msgid, text in texts.items():
         message = fr.get(msgid)
         if message is None:
-            print(f"fr: not in the catalogue (run make catalogues first): {msgid!r}")
+            if not any(isinstance(m.id, tuple) and msgid == m.id[1] for m in fr):
+                print(f"fr: not in the catalogue (run make catalogues first): {msgid!r}")
             continue
-        message.string = text
+        if isinstance(message.id, tuple):
+            # A plural message: its singular and plural msgids are two keys of the file.
+            plural = message.id[1]
+            message.string = (text, texts.get(plural, text))
+        else:
+            message.string = text
         message.flags.discard("fuzzy")
     _save(fr, fr_path)
 
@@ -48,7 +55,10 @@ def main() -> int:
     en_path = ROOT / "en" / "LC_MESSAGES" / "messages.po"
     en = _load(en_path)
     for message in en:
-        if message.id and not message.string:
+        if isinstance(message.id, tuple):
+            if not all(message.string):
+                message.string = message.id
+        elif message.id and not message.string:
             message.string = message.id
         message.flags.discard("fuzzy")
     _save(en, en_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from typing import Any
+from urllib.parse import quote
 
 from flask import g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
@@ -35,6 +36,11 @@ def sign_in(user: User, amr: list[str]) -> None:
     session["auth_time"] = int(time.time())
     session["amr"] = sorted(set(amr))
     session["sid"] = secrets.token_urlsafe(16)
+    # The language this browser chose with the switch becomes the account's, which its emails
+    # follow (the precedence is in idp.web.i18n).
+    chosen = session.get("lang")
+    if chosen and user.locale != chosen:
+        user.locale = chosen
     g.pop("current_user", None)
     audit.record("user.signed_in", user=user, amr=session["amr"])
 
@@ -85,7 +91,9 @@ def sign_in_redirect(fallback_endpoint: str) -> Response:
     Sign-in ends with a GET of its `next`: after a POST it returns to `fallback_endpoint`
     instead, as a POST-only address would refuse that GET.
     """
-    target = request.path if request.method == "GET" else url_for(fallback_endpoint)
+    # Percent-encoded again: Werkzeug hands the path over decoded, control characters and all.
+    # The sign-in page checks `next` (idp.web.redirects.safe_next) before following it.
+    target = quote(request.path, safe="/:@!$&'()*+,;=~") if request.method == "GET" else url_for(fallback_endpoint)
     return redirect(url_for("login.login", next=target))
 
 

@@ -92,6 +92,9 @@ def policy_problems(password: str, policy: PasswordPolicyConfig, *, personal: tu
             problems.append(f"missing_{required}")
     if policy.blocklist:
         folded = password.lower()
-        if folded in common_passwords() or any(p and p.lower() in folded for p in personal if len(p) >= 4):
+        if folded in common_passwords():
             problems.append("too_common")
+        # Apart from too_common: a person told "too common" about "Martine-2026!" cannot see why.
+        if any(p and p.lower() in folded for p in personal if len(p) >= 4):
+            problems.append("contains_personal")
     return problems

@@ -12,23 +12,26 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from wtforms import SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from idp import companies
+from idp.admin import labels
 from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
 from idp.companies import invitations
 from idp.extensions import db
 from idp.models import AccessRequest, Company, Invitation, Membership, User
 from idp.models.companies import MembershipStatus
-from idp.web.forms import ConfirmForm, Form
+from idp.web.forms import ConfirmForm, Form, control_character_errors
 from idp.web.i18n import current_language
 
 bp = Blueprint("admin_companies", __name__, url_prefix="/admin")
+bp.context_processor(labels.template_helpers)
 
 
 def _role_choices() -> list[tuple[str, str]]:
@@ -37,12 +40,12 @@ def _role_choices() -> list[tuple[str, str]]:
 
 
 class RoleForm(Form):
-    role = SelectField(validators=[DataRequired()], validate_choice=False)
-    branch = StringField(validators=[Optional(), Length(max=companies.BRANCH_MAX)])
+    role = SelectField(_l("Role"), validators=[DataRequired()], validate_choice=False)
+    branch = StringField(_l("Branch"), validators=[Optional(), Length(max=companies.BRANCH_MAX)])
 
 
 class RejectForm(Form):
-    reason = TextAreaField(validators=[Optional(), Length(max=companies.REASON_MAX)])
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=companies.REASON_MAX)])
 
 
 class AdminFlagForm(Form):
@@ -135,9 +138,15 @@ def _apply(action: Callable[[], object], done: str, back: str) -> ResponseReturn
     return redirect(back)
 
 
-def _invalid(back: str) -> ResponseReturnValue:
-    flash(_("The form was not filled in correctly."), "error")
+def _invalid(back: str, form: Form | None = None) -> ResponseReturnValue:
+    flash(_problem(form, _("The form was not filled in correctly.")), "error")
     return redirect(back)
+
+
+def _problem(form: Form | None, default: str) -> str:
+    """What these pages say of a refused form: a field refused for its characters by name, else `default`."""
+    refused = control_character_errors(form) if form is not None else []
+    return refused[0] if refused else default
 
 
 def _confirmed(action: Callable[[], object], done: str, back: str) -> ResponseReturnValue:
@@ -153,7 +162,7 @@ def change_role(user: User, company: Company, user_id: str) -> ResponseReturnVal
     membership = _member_of(company, user_id)
     form = RoleForm()
     if not form.validate_on_submit():
-        return _invalid(_members_page(company))
+        return _invalid(_members_page(company), form)
     return _apply(lambda: companies.change_role(membership, user, form.role.data, form.branch.data),
                   _("The role was changed."), _members_page(company))
 
@@ -177,10 +186,54 @@ def _member_change(user: User, company: Company, user_id: str, change: Callable[
     return _confirmed(lambda: change(membership, user), done, _members_page(company))
 
 
-@bp.post("/companies/<company_id>/members/<user_id>/deactivate")
+class ConfirmedForm(Form):
+    """The button of a confirmation page: its CSRF token and `confirm=yes`, which only that page sends."""
+
+    confirm = HiddenField(validators=[DataRequired(), AnyOf(["yes"])])
+
+
+def _person(membership: Membership) -> str:
+    return membership.user.name or membership.user.email
+
+
+def _destructive(user: User, company: Company, user_id: str, change: Callable[[Membership, User], None],
+                 done: str, page: Callable[[Membership], dict[str, str]]) -> ResponseReturnValue:
+    """A change that cuts a member off: its confirmation page first (GET, or a POST that did not
+    come from that page), and the change only when the page's own button is pressed."""
+    membership = _member_of(company, user_id)
+    if request.method == "POST":
+        form = ConfirmedForm()
+        if form.validate_on_submit():
+            return _apply(lambda: change(membership, user), done, _members_page(company))
+        if form.csrf_token.errors:
+            return _invalid(_members_page(company))
+    return render_template("admin/confirm.html", action=request.path, cancel=_members_page(company),
+                           **page(membership))
+
+
+def _deactivate_page(membership: Membership) -> dict[str, str]:
+    person, company = _person(membership), membership.company.name
+    return {"title": _("Deactivate %(person)s?", person=person),
+            "explanation": _("%(person)s (%(email)s) will no longer have access to the portals for %(company)s "
+                             "and is signed out of them now. You can reactivate them later.",
+                             person=person, email=membership.user.email, company=company),
+            "button": _("Deactivate %(person)s", person=person)}
+
+
+def _remove_page(membership: Membership) -> dict[str, str]:
+    person, company = _person(membership), membership.company.name
+    return {"title": _("Remove %(person)s from %(company)s?", person=person, company=company),
+            "explanation": _("%(person)s (%(email)s) will no longer be a member of %(company)s and loses access "
+                             "to its portals now. Their account stays; to come back, they must be invited or ask "
+                             "to join again.", person=person, email=membership.user.email, company=company),
+            "button": _("Remove %(person)s from the company", person=person)}
+
+
+@bp.route("/companies/<company_id>/members/<user_id>/deactivate", methods=["GET", "POST"])
 @company_admin
 def deactivate(user: User, company: Company, user_id: str) -> ResponseReturnValue:
-    return _member_change(user, company, user_id, companies.deactivate, _("The member was deactivated."))
+    return _destructive(user, company, user_id, companies.deactivate, _("The member was deactivated."),
+                        _deactivate_page)
 
 
 @bp.post("/companies/<company_id>/members/<user_id>/reactivate")
@@ -189,10 +242,10 @@ def reactivate(user: User, company: Company, user_id: str) -> ResponseReturnValu
     return _member_change(user, company, user_id, companies.reactivate, _("The member was reactivated."))
 
 
-@bp.post("/companies/<company_id>/members/<user_id>/remove")
+@bp.route("/companies/<company_id>/members/<user_id>/remove", methods=["GET", "POST"])
 @company_admin
 def remove(user: User, company: Company, user_id: str) -> ResponseReturnValue:
-    return _member_change(user, company, user_id, companies.remove, _("The member was removed."))
+    return _destructive(user, company, user_id, companies.remove, _("The member was removed."), _remove_page)
 
 
 @bp.get("/companies/<company_id>/requests")
@@ -221,7 +274,7 @@ def approve(user: User, company: Company, request_id: str) -> ResponseReturnValu
     access_request = _request_of(company, request_id)
     form = RoleForm()
     if not form.validate_on_submit():
-        return _decision_page(company, access_request, form, RejectForm(), _("Choose a role."), 400)
+        return _decision_page(company, access_request, form, RejectForm(), _problem(form, _("Choose a role.")), 400)
     try:
         companies.approve(access_request, user, form.role.data, form.branch.data)
     except companies.CompanyError as exc:
@@ -237,7 +290,8 @@ def reject(user: User, company: Company, request_id: str) -> ResponseReturnValue
     access_request = _request_of(company, request_id)
     form = RejectForm()
     if not form.validate_on_submit():
-        return _decision_page(company, access_request, RoleForm(), form, _("The reason is too long."), 400)
+        return _decision_page(company, access_request, RoleForm(), form,
+                              _problem(form, _("The reason is too long.")), 400)
     try:
         companies.reject(access_request, user, form.reason.data)
     except companies.CompanyError as exc:
@@ -248,9 +302,9 @@ def reject(user: User, company: Company, request_id: str) -> ResponseReturnValue
 
 
 class InviteForm(Form):
-    email = StringField(validators=[DataRequired(), Length(max=254)])
-    role = SelectField(validators=[DataRequired()], validate_choice=False)
-    branch = StringField(validators=[Optional(), Length(max=companies.BRANCH_MAX)])
+    email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    role = SelectField(_l("Role"), validators=[DataRequired()], validate_choice=False)
+    branch = StringField(_l("Branch"), validators=[Optional(), Length(max=companies.BRANCH_MAX)])
 
 
 def _require_invitations() -> None:
@@ -272,8 +326,7 @@ def _invite_page(company: Company, form: InviteForm, error: str | None = None,
                  status: int = 200) -> ResponseReturnValue:
     _require_invitations()
     return render_template("admin/invite.html", company=company, form=form, role_choices=_role_choices(),
-                           pending=invitations.pending_for(company), roles=current_app.config["IDP"].roles,
-                           language=current_language(), error=error), status
+                           pending=invitations.pending_for(company), error=error), status
 
 
 @bp.route("/companies/<company_id>/invite", methods=["GET", "POST"])
@@ -284,7 +337,7 @@ def invite(user: User, company: Company) -> ResponseReturnValue:
     if not form.is_submitted():
         return _invite_page(company, form)
     if not form.validate_on_submit():
-        return _invite_page(company, form, _("Enter an email address and choose a role."), 400)
+        return _invite_page(company, form, _problem(form, _("Enter an email address and choose a role.")), 400)
     try:
         # Checked here as well, for the admin's wording: invitations.invite names every role, for the CLI.
         companies.check_role(form.role.data)

@@ -1,5 +1,5 @@
 """The platform's operators (User.is_operator, `idp operators add EMAIL`): companies, users, account
-requests and the audit log. Anyone else gets a 404 on every page."""
+requests, the audit log and the emails not delivered. Anyone else gets a 404 on every page."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, or_, select
 
-from idp import accounts
+from idp import accounts, mail
+from idp.admin import labels
 from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
-from idp.admin.members import RejectForm
+from idp.admin.members import ConfirmedForm, RejectForm
 from idp.companies import account_requests
 from idp.extensions import db
 from idp.models import AccountRequest, AuditEvent, Company, Membership, User
 from idp.models.requests import RequestStatus
+from idp.models.users import email_key
 from idp.web.forms import ConfirmForm, Form
-from idp.web.i18n import current_language
 
 bp = Blueprint("admin_operator", __name__, url_prefix="/admin/operator")
+bp.context_processor(labels.template_helpers)
 
 PAGE = 100
 SEARCH_MAX = 100
@@ -48,8 +51,8 @@ def _search() -> str:
     return (request.args.get("q") or "").strip()[:SEARCH_MAX]
 
 
-def _like(text: str) -> str:
-    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _like(text: str, fold: Callable[[str], str] = str.casefold) -> str:
+    escaped = fold(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
@@ -59,7 +62,16 @@ def index(user: User) -> ResponseReturnValue:
     pending = db.session.execute(
         select(func.count()).select_from(AccountRequest).where(AccountRequest.status == RequestStatus.PENDING)
     ).scalar_one()
-    return render_template("admin/operator/index.html", pending=pending)
+    return render_template("admin/operator/index.html", pending=pending, undelivered=mail.count_undelivered())
+
+
+@bp.get("/mail")
+@operator
+def undelivered_mail(user: User) -> ResponseReturnValue:
+    """The emails that failed: who they were for, the error, when they are tried again (never the body,
+    which may hold a single-use link)."""
+    return render_template("admin/operator/mail.html", messages=mail.undelivered(PAGE),
+                           max_attempts=current_app.config["IDP"].mail.max_attempts)
 
 
 @bp.get("/companies")
@@ -85,21 +97,34 @@ def users(user: User) -> ResponseReturnValue:
     rows: list[User] = []
     if q:
         rows = list(db.session.execute(
-            select(User).where(or_(User.email.like(_like(q), escape="\\"), User.username.like(_like(q), escape="\\"),
+            select(User).where(or_(User.email_key.like(_like(q, email_key), escape="\\"),
+                                   User.username.like(_like(q), escape="\\"),
                                    func.lower(User.family_name).like(_like(q), escape="\\")))
             .order_by(User.email).limit(PAGE)
         ).scalars().all())
     return render_template("admin/operator/users.html", users=rows, q=q, form=ConfirmForm())
 
 
-@bp.post("/users/<user_id>/disable")
+@bp.route("/users/<user_id>/disable", methods=["GET", "POST"])
 @operator
 def disable_user(user: User, user_id: str) -> ResponseReturnValue:
+    """Its confirmation page first (GET, or a POST that did not come from that page), then the change."""
     target = db.session.execute(select(User).where(User.public_id == user_id[:64])).scalar_one_or_none()
     if target is None:
         raise not_found()
-    if not ConfirmForm().validate_on_submit():
+    form = ConfirmedForm()
+    confirmed = request.method == "POST" and form.validate_on_submit()
+    if form.csrf_token.errors:
         flash(_("The form was not filled in correctly."), "error")
+    elif not confirmed:
+        person = target.name or target.email
+        return render_template(
+            "admin/confirm.html", action=request.path, cancel=url_for("admin_operator.users", q=target.email),
+            title=_("Disable the account of %(person)s?", person=person),
+            explanation=_("%(person)s (%(email)s) is signed out everywhere, the portals' tokens stop working and "
+                          "the account can no longer sign in. It cannot be enabled again from these pages.",
+                          person=person, email=target.email),
+            button=_("Disable the account of %(person)s", person=person))
     elif target.id == user.id:
         flash(_("You cannot disable your own account."), "error")
     else:
@@ -119,7 +144,15 @@ def audit_log(user: User) -> ResponseReturnValue:
     people = {u.id: u for u in db.session.execute(
         select(User).where(User.id.in_({r.user_id for r in rows} | {r.actor_id for r in rows}))
     ).scalars()}
-    return render_template("admin/operator/audit.html", events=rows, people=people, event=event)
+    company_names = dict(db.session.execute(
+        select(Company.id, Company.name).where(Company.id.in_({r.company_id for r in rows}))
+    ).all())
+    # Every known event by its label; a filter typed into the address (a prefix) stays selectable too.
+    choices = sorted(((code, str(label)) for code, label in labels.EVENTS.items()), key=lambda choice: choice[1])
+    if event and event not in labels.EVENTS:
+        choices.insert(0, (event, event))
+    return render_template("admin/operator/audit.html", events=rows, people=people, company_names=company_names,
+                           event=event, event_choices=choices)
 
 
 @bp.get("/account-requests")
@@ -146,8 +179,7 @@ def _account_request(request_id: str) -> AccountRequest:
 def account_request(user: User, request_id: str) -> ResponseReturnValue:
     found = _account_request(request_id)
     return render_template("admin/operator/account_request.html", account_request=found, form=ConfirmForm(),
-                           reject_form=RejectForm(), roles=current_app.config["IDP"].roles,
-                           language=current_language())
+                           reject_form=RejectForm())
 
 
 def _decide(request_id: str, form: Form, decide: Callable[[AccountRequest], str]) -> ResponseReturnValue:
@@ -171,7 +203,8 @@ def _decide(request_id: str, form: Form, decide: Callable[[AccountRequest], str]
 def approve_account_request(user: User, request_id: str) -> ResponseReturnValue:
     def approve(found: AccountRequest) -> str:
         created = account_requests.approve(found, user)
-        return _("Request approved: %(num)d account(s) created.", num=created)
+        return ngettext("Request approved: %(num)d account created.", "Request approved: %(num)d accounts created.",
+                        created)
 
     return _decide(request_id, ConfirmForm(), approve)
 

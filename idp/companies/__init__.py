@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
@@ -31,6 +31,7 @@ from idp.models.base import utcnow
 from idp.models.companies import MembershipStatus
 from idp.models.requests import RequestStatus, decide_pending
 from idp.models.users import UserStatus
+from idp.text import has_control_characters
 
 REMIND_INTERVAL = timedelta(days=1)
 BRANCH_MAX = 100
@@ -187,17 +188,35 @@ def check_branch(branch: str | None) -> str | None:
     branch = (branch or "").strip()
     if len(branch) > BRANCH_MAX:
         raise CompanyError(_("The branch name is too long."))
+    # Checked here as well as by the forms: the branch also comes from the command line, and it
+    # travels in the company_branch claim, which header-based portals turn into a header.
+    if has_control_characters(branch):
+        raise CompanyError(_("The branch name may not contain control characters (line breaks, tabs...)."))
     return branch or None
 
 
 def find_company(identifier: str) -> Company | None:
-    """The company with this external identifier, after the configured validation."""
+    """The company with this external identifier, after the configured validation.
+
+    People type it from a letter or an invoice: surrounding spaces and case do not count
+    (`c-10002` finds `C-10002`), unless two identifiers of the directory differ only by case.
+    """
     from idp.companies.directory import check_identifier
 
-    ident = check_identifier(identifier or "", current_app.config["IDP"].companies)
+    config = current_app.config["IDP"].companies
+    typed = (identifier or "").strip()
+    # A pattern may spell the identifier in capitals (or small letters): try the typed value in each.
+    forms = (typed, typed.upper(), typed.lower())
+    ident = next(filter(None, (check_identifier(form, config) for form in forms)), None)
     if ident is None or len(ident) > 64:
         return None
-    return db.session.execute(select(Company).where(Company.external_id == ident)).scalar_one_or_none()
+    company = db.session.execute(select(Company).where(Company.external_id == ident)).scalar_one_or_none()
+    if company is not None:
+        return company
+    # Only on a miss, the comparison that ignores case (it cannot use the unique index).
+    same = db.session.execute(select(Company).where(func.lower(Company.external_id) == ident.lower())
+                              .limit(2)).scalars().all()
+    return same[0] if len(same) == 1 else None
 
 
 def existing_membership(user: User, company: Company) -> Membership | None:
@@ -220,8 +239,12 @@ def grant_membership(user: User, company: Company, role: str, branch: str | None
     Returns the membership and whether it is new. Under the company lock, so a membership made
     meanwhile by another path (a join, an invitation, an approval) is found and reused instead of
     inserted twice: it gets the role, the branch and the active status, or with `keep_existing`
-    stays as it is. With `first_admin` a new member administers the company if it has no active
-    admin at that moment.
+    stays as it is (deactivated too). With `first_admin` a new member administers the company if
+    it has no active admin at that moment.
+
+    No grant gives administration back: a deactivated membership that becomes active again gets
+    exactly the role and branch of this grant and no admin flag (only `set_admin` grants it),
+    while an active admin stays one (a late grant demotes no one, and the last admin stays).
     """
     lock_company(company)
     membership = existing_membership(user, company)
@@ -229,6 +252,12 @@ def grant_membership(user: User, company: Company, role: str, branch: str | None
     if membership is not None:
         if keep_existing:
             return membership, False
+        was_active = membership.is_active
+        if was_active and (membership.role, membership.branch) != (role, branch):
+            # A live membership changes: what a portal holds for the user may be stale. (A
+            # deactivated one has no portal tokens left: deactivation revoked them.)
+            _access_changed(user)
+        membership.is_admin = was_active and membership.is_admin
         membership.role, membership.branch, membership.status = role, branch, MembershipStatus.ACTIVE
     else:
         membership = Membership(user_id=user.id, company_id=company.id, role=role, branch=branch,
@@ -347,7 +376,7 @@ def approve(request: AccessRequest, actor: User, role: str, branch: str | None =
     audit.record("access_request.approved", user=request.user, actor=actor, company=request.company,
                  request=request.public_id, role=role, branch=branch)
     audit.record("membership.created", user=request.user, actor=actor, company=request.company, role=role,
-                 admin=False, via="access_request")
+                 admin=membership.is_admin, via="access_request")
     queue_email("access_approved", request.user.email, request.user.locale, user=request.user,
                 company=request.company, role=role, link=current_app.config["IDP"].issuer + "/")
     db.session.commit()
@@ -395,6 +424,9 @@ def change_role(membership: Membership, actor: User, role: str, branch: str | No
 
 
 def set_admin(membership: Membership, actor: User, admin: bool) -> None:
+    if admin and not membership.is_active:
+        # Deactivation took the flag away (see `deactivate`); it comes back only to an active member.
+        raise CompanyError(_("Reactivate this member before making them an administrator."))
     if not admin:
         _guard_last_admin(membership)
     membership.is_admin = admin
@@ -405,15 +437,22 @@ def set_admin(membership: Membership, actor: User, admin: bool) -> None:
 
 
 def deactivate(membership: Membership, actor: User) -> None:
+    """Cut the member off. Deactivation clears the admin flag: no way back to activity (a
+    reactivation, an invitation, an approval) brings administration back with it; role and
+    branch stay, as the record of what `reactivate` restores."""
     _guard_last_admin(membership)
-    membership.status = MembershipStatus.DISABLED
-    audit.record("membership.deactivated", user=membership.user, actor=actor, company=membership.company)
+    was_admin = membership.is_admin
+    membership.status, membership.is_admin = MembershipStatus.DISABLED, False
+    audit.record("membership.deactivated", user=membership.user, actor=actor, company=membership.company,
+                 admin_revoked=was_admin)
     _access_changed(membership.user)
     db.session.commit()
 
 
 def reactivate(membership: Membership, actor: User) -> None:
-    membership.status = MembershipStatus.ACTIVE
+    """Give the member their role and branch back, without the admin flag (see `deactivate`)."""
+    # Set here too: a row deactivated before deactivation cleared the flag may still carry it.
+    membership.status, membership.is_admin = MembershipStatus.ACTIVE, False
     audit.record("membership.reactivated", user=membership.user, actor=actor, company=membership.company)
     _access_changed(membership.user)
     db.session.commit()

@@ -19,6 +19,7 @@ from idp.mail import queue_email
 from idp.models import AccountRequest, User
 from idp.models.base import utcnow
 from idp.models.requests import RequestStatus, decide_pending
+from idp.models.users import email_key
 
 MAX_PEOPLE = 20
 
@@ -78,8 +79,9 @@ def approve(request: AccountRequest, actor: User | None) -> int:
             # Someone already a member keeps their access as it is. The key contact administers the
             # company if it has no admin: decided under the company lock, per person, because
             # create_user() commits and no lock can span the loop.
+            first_admin = email_key(user.email) == email_key(request.contact_email)
             membership, new = companies.grant_membership(user, company, person["role"], keep_existing=True,
-                                                         first_admin=user.email == request.contact_email)
+                                                         first_admin=first_admin)
         except companies.CompanyError:
             continue  # rolled back: a membership was made meanwhile, which is what "already a member" gets
         if new:

@@ -12,6 +12,7 @@ from idp import audit
 from idp.config import CompaniesConfig
 from idp.extensions import db
 from idp.models import Company
+from idp.text import has_control_characters
 
 COLUMNS = ("id", "name", "address", "city", "postal_code", "phone", "member_code", "active")
 TRUE = {"1", "true", "yes", "y", "oui", "active"}
@@ -48,6 +49,11 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
+def _plural(count: int, word: str) -> str:
+    # The command's own English messages (not translated): "key" or "keys", never "key(s)".
+    return word if count == 1 else word + "s"
+
+
 def _read_rows(path: Path) -> list[dict[str, str]]:
     """The rows of a CSV file (with a header line) or of a YAML list of mappings, as strings."""
     if path.suffix.lower() in (".yaml", ".yml"):
@@ -63,14 +69,14 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         for number, item in enumerate(document, start=1):
             missing = [c for c in COLUMNS if c not in item and c != "member_code"]
             if missing:
-                raise DirectoryError([f"item {number}: missing key(s) {', '.join(missing)}"])
+                raise DirectoryError([f"item {number}: missing {_plural(len(missing), 'key')} {', '.join(missing)}"])
             rows.append({column: _as_text(item.get(column)) for column in COLUMNS})
         return rows
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise DirectoryError([f"header: missing column(s) {', '.join(missing)}"])
+            raise DirectoryError([f"header: missing {_plural(len(missing), 'column')} {', '.join(missing)}"])
         return list(reader)
 
 
@@ -91,6 +97,9 @@ def import_companies(path: Path) -> tuple[int, int]:
         active = (row["active"] or "").strip().lower()
         if active not in TRUE | FALSE:
             errors.append(f"{where}: active must be true or false, not {row['active']!r}")
+        # A quoted CSV cell may span lines; names reach email subjects, pages and the company claims.
+        errors += [f"{where}: {column} contains a control character (a line break, a tab...)"
+                   for column in COLUMNS if has_control_characters(row.get(column) or "")]
         rows.append((ident, row, active in TRUE))
     if errors:
         raise DirectoryError(errors)

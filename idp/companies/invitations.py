@@ -20,6 +20,7 @@ from idp.extensions import db
 from idp.mail import queue_email
 from idp.models import Company, Invitation, Membership, User
 from idp.models.base import utcnow
+from idp.models.users import email_key
 
 INVITATION_PAGE = "invitation.accept"  # the flow's view, named here so the core builds the link
 
@@ -73,7 +74,8 @@ def invite(company: Company, email: str, role: str, branch: str | None = None, a
         if membership is not None and membership.is_active:
             raise InvitationError(_("%(email)s is already a member of %(company)s.", email=address,
                                     company=company.name))
-        locale = locale or existing.locale
+        # The recipient's own language outranks the inviter's page language (idp.web.i18n).
+        locale = existing.locale or locale
     for earlier in pending_for(company, address):
         earlier.revoked_at = utcnow()
     invitation = Invitation(company=company, email=address, role=role, branch=branch, locale=locale,
@@ -119,9 +121,12 @@ def pending_for(company: Company, email: str | None = None) -> list[Invitation]:
     """The company's invitations that can still be accepted (of one address, if given)."""
     query = db.select(Invitation).where(Invitation.company_id == company.id, Invitation.accepted_at.is_(None),
                                         Invitation.revoked_at.is_(None), Invitation.expires_at > utcnow())
-    if email is not None:
-        query = query.where(Invitation.email == email)
-    return list(db.session.scalars(query.order_by(Invitation.id)))
+    pending = list(db.session.scalars(query.order_by(Invitation.id)))
+    if email is None:
+        return pending
+    # Compared by key in Python: SQL's lower() leaves non-ASCII letters alone on SQLite.
+    key = email_key(email)
+    return [invitation for invitation in pending if email_key(invitation.email) == key]
 
 
 def find_pending(raw: str) -> Invitation | None:
@@ -137,7 +142,7 @@ def find_pending(raw: str) -> Invitation | None:
 
 def accept(invitation: Invitation, user: User) -> Membership:
     """Make `user` an active member as the invitation says; only its own address may accept it."""
-    if user.email != invitation.email:
+    if email_key(user.email) != email_key(invitation.email):
         audit.record("invitation.refused", user=user, invitation=invitation.id, reason="other_account")
         raise InvitationError(_("This invitation was sent to another address."))
     now = utcnow()

@@ -12,7 +12,7 @@ import importlib.util
 from flask import current_app, request
 
 from idp.config import ThrottlingConfig
-from idp.models.users import normalize_email
+from idp.models.users import login_key
 from idp.pipeline import Flow
 
 
@@ -26,7 +26,7 @@ def typed_value_key(prefix: str, field: str) -> str:
     Hashed, so that counters exist for unknown values too (no hint that an account exists)
     and nothing typed is written to the store in clear.
     """
-    value = normalize_email(request.form.get(field) or "")
+    value = login_key(request.form.get(field) or "")
     return f"{prefix}:{hashlib.sha256(value.encode()).hexdigest()}"
 
 

@@ -14,13 +14,14 @@ from wtforms.validators import DataRequired, Length
 
 from idp import accounts, audit
 from idp.accounts import auth, links
-from idp.accounts.password_rules import password_errors_for, policy_summary
+from idp.accounts.password_rules import personal_words_of, policy_summary
 from idp.accounts.timing import rehearse_email
 from idp.extensions import db
 from idp.mail import queue_email
 from idp.models import User
 from idp.pipeline import Flow
-from idp.web.forms import ConfirmForm, Form
+from idp.security.throttling import check_current_password
+from idp.web.forms import ConfirmForm, Form, check_new_password
 from idp.web.home import LANGUAGE_NAMES
 from idp.web.i18n import current_language
 
@@ -33,12 +34,14 @@ EMAIL_CHANGE = "email_change"
 class PasswordForm(Form):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
-    password_confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
+    password_confirm = PasswordField(_l("Confirm the password"), validators=[DataRequired(), Length(max=1024)])
 
 
 class EmailForm(Form):
-    email = StringField(_l("New email address"), validators=[DataRequired(), Length(max=254)])
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
+    # Ids of their own: the page holds both forms, and each id names one field (the error summary links to it).
+    email = StringField(_l("New email address"), validators=[DataRequired(), Length(max=254)], id="new_email")
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)],
+                                     id="email_current_password")
 
 
 class LanguageForm(Form):
@@ -53,11 +56,12 @@ def _language_form(user: User) -> LanguageForm:
     return form
 
 
-def _page(user: User, *, password_errors: list[str] | None = None, email_errors: list[str] | None = None,
+def _page(user: User, *, password_form: PasswordForm | None = None, email_form: EmailForm | None = None,
           status: int = 200) -> ResponseReturnValue:
+    """The page; a refused form comes back as it was posted, its errors beside its fields."""
     return render_template(
-        "account/index.html", user=user, password_form=PasswordForm(formdata=None), email_form=EmailForm(formdata=None),
-        language_form=_language_form(user), password_errors=password_errors or [], email_errors=email_errors or [],
+        "account/index.html", user=user, password_form=password_form or PasswordForm(formdata=None),
+        email_form=email_form or EmailForm(formdata=None), language_form=_language_form(user),
         summary=policy_summary(current_app.config["IDP"].password_policy),
     ), status
 
@@ -74,10 +78,6 @@ def index() -> ResponseReturnValue:
     return _page(user)
 
 
-def _password_ok(user: User, password: str) -> bool:
-    return current_app.extensions["idp.hasher"].verify(user.password_hash, password)
-
-
 @bp.post("/account/password")
 def password() -> ResponseReturnValue:
     user = auth.current_user()
@@ -85,14 +85,14 @@ def password() -> ResponseReturnValue:
         return _to_login()
     form = PasswordForm()
     if not form.validate_on_submit():
-        return _page(user, password_errors=[_("Fill in your current password and the new one twice.")], status=400)
-    if not _password_ok(user, form.current_password.data):
-        audit.record("user.password_change_refused", user=user, reason="wrong_current_password")
+        return _page(user, password_form=form, status=400)
+    # Under the sign-in throttles: a session left open is not a way to guess the password.
+    if not check_current_password(user, form.current_password.data, "password_change"):
         db.session.commit()
-        return _page(user, password_errors=[_("Your current password is not correct.")], status=400)
-    errors = password_errors_for(user, form.password.data, form.password_confirm.data)
-    if errors:
-        return _page(user, password_errors=errors, status=400)
+        form.add_error(form.current_password, _("Your current password is not correct."))
+        return _page(user, password_form=form, status=400)
+    if not check_new_password(form, personal_words_of(user)):
+        return _page(user, password_form=form, status=400)
     accounts.set_own_password(user, form.password.data)
     db.session.commit()
     flash(_("Your password has been changed. Your other sessions have been signed out."), "success")
@@ -106,18 +106,22 @@ def email() -> ResponseReturnValue:
         return _to_login()
     form = EmailForm()
     if not form.validate_on_submit():
-        return _page(user, email_errors=[_("Fill in the new address and your current password.")], status=400)
-    if not _password_ok(user, form.current_password.data):
-        audit.record("user.email_change_refused", user=user, reason="wrong_current_password")
+        return _page(user, email_form=form, status=400)
+    if not check_current_password(user, form.current_password.data, "email_change"):
         db.session.commit()
-        return _page(user, email_errors=[_("Your current password is not correct.")], status=400)
+        form.add_error(form.current_password, _("Your current password is not correct."))
+        return _page(user, email_form=form, status=400)
     try:
         address = accounts.check_email(form.email.data)
     except accounts.AccountError:
-        return _page(user, email_errors=[_("This email address is not valid.")], status=400)
+        form.add_error(form.email, _("This email address is not valid."))
+        return _page(user, email_form=form, status=400)
     if address == user.email:
-        return _page(user, email_errors=[_("This is already your email address.")], status=400)
-    if User.find_by_email(address) is None:
+        form.add_error(form.email, _("This is already your email address."))
+        return _page(user, email_form=form, status=400)
+    existing = User.find_by_email(address)
+    # The person's own account, when only the case of the address changes.
+    if existing is None or existing.id == user.id:
         raw = links.issue(EMAIL_CHANGE, user.id, EMAIL_CHANGE_TTL, email=address)
         queue_email("email_change", address, user.locale or current_language(), user=user, new_email=address,
                     hours=24, link=current_app.config["IDP"].issuer + url_for("account.confirm_email", token=raw))

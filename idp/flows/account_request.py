@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
@@ -24,6 +25,7 @@ from idp import companies
 from idp.accounts import AccountError, check_email
 from idp.companies import account_requests
 from idp.extensions import limiter
+from idp.models.users import email_key
 from idp.pipeline import Flow
 from idp.web.forms import Form
 from idp.web.i18n import current_language
@@ -32,23 +34,24 @@ bp = Blueprint("account_request", __name__)
 
 
 class PersonForm(SubForm):
-    given_name = StringField(validators=[DataRequired(), Length(max=100)])
-    family_name = StringField(validators=[DataRequired(), Length(max=100)])
-    email = StringField(validators=[DataRequired(), Length(max=254)])
-    role = StringField(validators=[DataRequired(), Length(max=64)])
+    given_name = StringField(_l("First name"), validators=[DataRequired(), Length(max=100)])
+    family_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
+    email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    role = StringField(_l("Role"), validators=[DataRequired(), Length(max=64)])
 
 
 class AccountRequestForm(Form):
-    customer_number = StringField(validators=[DataRequired(), Length(max=64)])
-    company_name = StringField(validators=[DataRequired(), Length(max=200)])
-    address = StringField(validators=[DataRequired(), Length(max=300)])
-    city = StringField(validators=[DataRequired(), Length(max=100)])
-    postal_code = StringField(validators=[DataRequired(), Length(max=20)])
-    phone = StringField(validators=[DataRequired(), Length(max=32)])
-    contact_given_name = StringField(validators=[DataRequired(), Length(max=100)])
-    contact_family_name = StringField(validators=[DataRequired(), Length(max=100)])
-    contact_email = StringField(validators=[DataRequired(), Length(max=254)])
-    people = FieldList(FormField(PersonForm), min_entries=1, max_entries=account_requests.MAX_PEOPLE)
+    customer_number = StringField(_l("Customer number"), validators=[DataRequired(), Length(max=64)])
+    company_name = StringField(_l("Company name"), validators=[DataRequired(), Length(max=200)])
+    address = StringField(_l("Address"), validators=[DataRequired(), Length(max=300)])
+    city = StringField(_l("City"), validators=[DataRequired(), Length(max=100)])
+    postal_code = StringField(_l("Postal code"), validators=[DataRequired(), Length(max=20)])
+    phone = StringField(_l("Phone number"), validators=[DataRequired(), Length(max=32)])
+    contact_given_name = StringField(_l("First name"), validators=[DataRequired(), Length(max=100)])
+    contact_family_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)])
+    contact_email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    # The label names each entry in messages: "First name (User 2): ...".
+    people = FieldList(FormField(PersonForm), _l("User"), min_entries=1, max_entries=account_requests.MAX_PEOPLE)
     terms = BooleanField(validators=[Optional()])
 
 
@@ -74,49 +77,53 @@ def _breached(_limit: RequestLimit) -> Response:
     return make_response(_render(AccountRequestForm(), [_("Too many requests. Please try again later.")], 429))
 
 
-def _problems(form: AccountRequestForm) -> tuple[list[str], list[dict[str, Any]]]:
-    """Every problem at once, and the cleaned list of people."""
-    errors = []
-    if not form.validate():
-        errors.append(_("Fill in every field of the form."))
+def _checked_people(form: AccountRequestForm) -> list[dict[str, Any]] | None:
+    """The cleaned list of people once the whole form is right; otherwise None, with every
+    problem at once beside its field."""
+    valid = form.validate()
     if not form.terms.data:
-        errors.append(_("You must accept the terms of use."))
-    company = companies.find_company(form.customer_number.data or "")
-    if company is None or not company.active:
-        errors.append(_("No active customer account has this customer number."))
-    try:
-        check_email(form.contact_email.data or "")
-    except AccountError:
-        errors.append(_("The key contact's email address is not valid."))
+        form.add_error(form.terms, _("You must accept the terms of use."))
+    if not form.customer_number.errors:
+        company = companies.find_company(form.customer_number.data or "")
+        if company is None or not company.active:
+            form.add_error(form.customer_number, _("No active customer account has this customer number."))
+    if not form.contact_email.errors:
+        try:
+            check_email(form.contact_email.data or "")
+        except AccountError:
+            form.add_error(form.contact_email, _("The key contact's email address is not valid."))
     people, seen = [], set()
     roles = current_app.config["IDP"].roles
     for number, entry in enumerate(form.people.entries, start=1):
+        if entry.role.data not in roles:
+            # Said once, in place of "required": the radio buttons leave nothing else to get wrong.
+            entry.role.errors[:] = [_("User %(number)d: choose what this user is authorized to do.", number=number)]
+        if entry.email.errors:
+            continue
         try:
             email = check_email(entry.email.data or "")
         except AccountError:
-            errors.append(_("User %(number)d: the email address is not valid.", number=number))
+            form.add_error(entry.email, _("User %(number)d: the email address is not valid.", number=number))
             continue
-        if email in seen:
-            errors.append(_("User %(number)d: this email address is given twice.", number=number))
-        seen.add(email)
-        if entry.role.data not in roles:
-            errors.append(_("User %(number)d: choose what this user is authorized to do.", number=number))
+        if email_key(email) in seen:
+            form.add_error(entry.email, _("User %(number)d: this email address is given twice.", number=number))
+        seen.add(email_key(email))
         people.append({"given_name": (entry.given_name.data or "").strip(),
                        "family_name": (entry.family_name.data or "").strip(), "email": email,
                        "role": entry.role.data})
-    return errors, people
+    return people if valid and not form.has_errors else None
 
 
 @bp.route("/companies/account-request", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["IDP"].throttling.account_request_per_ip, key_func=get_remote_address,
                methods=["POST"], on_breach=_breached, scope="account-request-ip")
 def form() -> ResponseReturnValue:
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD: the same page
         return _render(AccountRequestForm(people=[{}] * _people_count()))
     form = AccountRequestForm()
-    errors, people = _problems(form)
-    if errors:
-        return _render(form, errors, 400)
+    people = _checked_people(form)
+    if people is None:
+        return _render(form, status=400)
     filed = account_requests.file(
         customer_number=companies.find_company(form.customer_number.data).external_id,
         company_name=form.company_name.data.strip(), address=form.address.data.strip(),

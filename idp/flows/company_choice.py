@@ -65,11 +65,14 @@ def company_needed(interaction: Interaction) -> str | None:
         # done["company"]; under prompt=none nothing can be recorded and chosen_company_id()
         # reads the hint itself.
         return None if "none" in interaction.prompts else "company_hint"
-    if "none" in interaction.prompts and find_membership(memberships, interaction.session.company) is not None:
-        # Without a page nothing is recorded; chosen_company_id() reads the session's company.
+    choices = _choices(interaction, memberships)
+    if "none" in interaction.prompts and find_membership(choices, interaction.session.company) is not None:
+        # As the view picks it without a page (only among what this portal admits: a company it
+        # refuses is no answer, the person could pick another); nothing is recorded under
+        # prompt=none, so chosen_company_id() reads the session's company.
         return None
     # With no admitted membership there is nothing to choose: portal_access refuses.
-    if not _choices(interaction, memberships):
+    if not choices:
         return None
     return "several_companies"
 
@@ -115,7 +118,7 @@ def choose() -> ResponseReturnValue:
     hinted = find_membership(memberships, interaction.params.get("company"))
     if hinted is not None:
         return redirect(pipeline.complete(interaction.uid, "company", company_id=hinted.company.public_id))
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD: the same page
         # Only one company is admitted by this portal: nothing to ask.
         remembered = choices[0] if len(choices) == 1 else find_membership(choices, session.get(SESSION_COMPANY))
         if remembered is not None and (len(choices) == 1 or "select_account" not in interaction.prompts):
@@ -125,7 +128,8 @@ def choose() -> ResponseReturnValue:
     picked = find_membership(choices, form.company_id.data) if form.validate_on_submit() else None
     if picked is None:
         form.interaction.data = interaction.uid
-        return _render(form, interaction, choices, _("Choose one of your companies."), 400)
+        form.add_error(form.company_id, _("Choose one of your companies."))
+        return _render(form, interaction, choices, status=400)
     session[SESSION_COMPANY] = picked.company.public_id
     return redirect(pipeline.complete(interaction.uid, "company", company_id=picked.company.public_id))
 

@@ -7,23 +7,24 @@ and member codes are throttled per user and per IP: the member code is a short s
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, make_response, redirect, render_template, request, session, url_for
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_date, format_time, get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_limiter import RequestLimit
-from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import NotFound
-from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import audit, companies
 from idp.accounts import auth
-from idp.extensions import db, limiter
+from idp.extensions import db
 from idp.flows import throttling
 from idp.models import AccessRequest, Company, Membership, User
 from idp.pipeline import Flow
+from idp.security.throttling import FailureLimit, first_exhausted, per_ip
 from idp.web.forms import ConfirmForm, Form
 
 bp = Blueprint("company_join", __name__)
@@ -34,21 +35,10 @@ class JoinForm(Form):
     member_code = StringField(_l("Member code"), validators=[DataRequired(), Length(max=128)])
 
 
-def _user_key() -> str:
-    user = auth.current_user()
-    return f"join-user:{user.id if user is not None else 'anonymous'}"
-
-
-def _failed(_response: object) -> bool:
-    return bool(g.get("join_failed"))
-
-
-def _breached(_limit: RequestLimit) -> Response:
-    user = auth.current_user()
-    audit.record("company.join_locked_out", user=user)
-    db.session.commit()
-    # Flask-Limiter uses on_breach's value as the response only when it is a Response object.
-    return make_response(_render(JoinForm(), _("Too many failed attempts. Please wait a while and try again."), 429))
+def _limits(user: User) -> tuple[FailureLimit | None, ...]:
+    rates = throttling()
+    return (per_ip("join-ip", rates.company_join_per_ip),
+            FailureLimit("join-user", rates.company_join_per_user, f"join-user:{user.id}"))
 
 
 def _render(form: JoinForm, error: str | None = None, status: int = 200) -> ResponseReturnValue:
@@ -64,27 +54,35 @@ def _after_join() -> str:
 
 
 @bp.route("/companies/join", methods=["GET", "POST"])
-@limiter.limit(lambda: throttling().company_join_per_ip, key_func=get_remote_address, methods=["POST"],
-               deduct_when=_failed, on_breach=_breached, scope="join-ip")
-@limiter.limit(lambda: throttling().company_join_per_user, key_func=_user_key, methods=["POST"],
-               deduct_when=_failed, on_breach=_breached, scope="join-user")
 def join() -> ResponseReturnValue:
     user = auth.current_user()
     if user is None:
         return _sign_in_first()
     form = JoinForm()
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD: the same page
         return _render(form)
     if not form.validate_on_submit():
-        return _render(form, _("Enter the company identifier and its member code."), 400)
+        return _render(form, None, 400)  # each field's message is beside it
+    wrong = _("This company identifier and member code do not match.")
+    limits = _limits(user)
+    locked = first_exhausted(*limits)
+    if locked is not None:
+        # Throttled: the code is not checked, yet a comparison is paid for and the answer is that of
+        # a wrong code, so that it does not tell that throttling began (idp.security.throttling).
+        Company().check_member_code(form.member_code.data)
+        audit.record("company.join_locked_out", user=user, scope=locked.scope)
+        db.session.commit()
+        return _render(form, wrong, 400)
     company = companies.find_company(form.company_id.data)
     # One message, and one hash comparison, whether the identifier is unknown or the code wrong.
     code_matches = (company or Company()).check_member_code(form.member_code.data)
     if company is None or not code_matches:
-        g.join_failed = True
+        for limit in limits:
+            if limit is not None:
+                limit.count()
         audit.record("company.join_failed", user=user, company=company, reason="bad_identifier_or_code")
         db.session.commit()
-        return _render(form, _("This company identifier and member code do not match."), 400)
+        return _render(form, wrong, 400)
     try:
         outcome = companies.join(user, company)
     except companies.CompanyError as exc:
@@ -106,6 +104,7 @@ def requests() -> ResponseReturnValue:
     pending = companies.requests_of(user)
     return render_template("company_join/requests.html", pending=pending,
                            can_remind={r.id: _can_remind(r) for r in pending},
+                           remind_on={r.id: _remind_on(r) for r in pending},
                            has_companies=bool(companies.active_memberships(user)))
 
 
@@ -115,6 +114,20 @@ def _can_remind(access_request: AccessRequest) -> bool:
     cutoff = utcnow() - companies.REMIND_INTERVAL
     last = access_request.reminded_at or access_request.created_at
     return last <= cutoff
+
+
+def _remind_on(access_request: AccessRequest) -> str:
+    """When the person may remind the admins (again), in their language; the page shows it beside the
+    greyed-out button. Rounded up to the minute, so that the time shown is never a moment too early."""
+    # companies.remind waits a REMIND_INTERVAL after the filing and after the last reminder.
+    last = max(access_request.created_at, access_request.reminded_at or access_request.created_at)
+    when = last + companies.REMIND_INTERVAL
+    if when.second or when.microsecond:
+        when = when.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    values = {"date": format_date(when, "full"), "time": format_time(when, "short"), "zone": str(get_timezone())}
+    if access_request.reminded_at is not None:
+        return _("You can remind the administrators again on %(date)s at %(time)s (%(zone)s).", **values)
+    return _("You can remind the administrators from %(date)s at %(time)s (%(zone)s).", **values)
 
 
 def _own_request(user: User, request_id: str) -> AccessRequest:

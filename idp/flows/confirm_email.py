@@ -4,35 +4,37 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_limiter import RequestLimit
-from flask_limiter.util import get_remote_address
-from werkzeug.wrappers import Response
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import audit, pipeline
 from idp.accounts import auth, links
 from idp.accounts.timing import SteadyClock, rehearse_email
-from idp.extensions import db, limiter
+from idp.extensions import db
 from idp.flows import throttling, typed_value_key
 from idp.mail import queue_email
 from idp.models import User
 from idp.models.users import UserStatus, normalize_email
 from idp.pipeline import Flow
+from idp.security.throttling import FailureLimit, over_limit, per_ip
 from idp.web.forms import ConfirmForm, Form
 from idp.web.i18n import current_language
 
 bp = Blueprint("confirm_email", __name__)
 
-CONFIRM_TTL = timedelta(hours=24)
+CONFIRM_HOURS = 24
+CONFIRM_TTL = timedelta(hours=CONFIRM_HOURS)
 PURPOSE = "confirm_email"
 # Session key: the browser that registered an account is signed in when it confirms it there
 # (it typed the password a moment ago). Any other browser is sent to the sign-in page.
 REGISTERED_KEY = "registered"
+# Session key: the address this browser just registered, so that "send the email again" opens
+# with it filled in. Kept server-side (the session lives in the store), never in a URL.
+REGISTERED_EMAIL_KEY = "registered_email"
 
 
 class ResendForm(Form):
@@ -44,19 +46,12 @@ def send_confirmation_email(user: User, interaction: str | None, **pending: str)
     """Email a link that confirms the address; `pending` holds changes applied only on confirmation."""
     raw = links.issue(PURPOSE, user.id, CONFIRM_TTL, interaction=interaction, **pending)
     issuer = current_app.config["IDP"].issuer
-    queue_email("confirm_email", user.email, user.locale or current_language(), user=user, hours=24,
+    queue_email("confirm_email", user.email, user.locale or current_language(), user=user, hours=CONFIRM_HOURS,
                 link=issuer + url_for("confirm_email.confirm", token=raw))
 
 
 def _address_key() -> str:
     return typed_value_key("resend", "email")
-
-
-def _breached(_limit: RequestLimit) -> Response:
-    audit.record("user.confirmation_throttled")
-    db.session.commit()
-    return make_response(render_template("confirm_email/resend.html", form=ResendForm(),
-                                         error=_("Too many requests. Please wait a while and try again.")), 429)
 
 
 def _invalid_link() -> ResponseReturnValue:
@@ -92,6 +87,8 @@ def confirm(token: str) -> ResponseReturnValue:
         db.session.commit()
         if uid:
             return redirect(auth.resume_after_sign_in(uid))
+        # Flashed after sign_in, which starts a new session: shown once, on the next page.
+        flash(_("Your email address %(email)s is confirmed.", email=user.email), "success")
         return redirect(url_for("home.index"))
     db.session.commit()
     return render_template("confirm_email/confirmed.html", user=user,
@@ -99,33 +96,36 @@ def confirm(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/confirm/resend", methods=["GET", "POST"])
-@limiter.limit(lambda: throttling().confirm_resend_per_ip, key_func=get_remote_address, methods=["POST"],
-               on_breach=_breached, scope="resend-ip")
-@limiter.limit(lambda: throttling().confirm_resend_per_account, key_func=_address_key, methods=["POST"],
-               on_breach=_breached, scope="resend-account")
 def resend() -> ResponseReturnValue:
     form = ResendForm()
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD: the same page
         form.interaction.data = (request.args.get("interaction") or "")[:64]
+        form.email.data = session.get(REGISTERED_EMAIL_KEY) or ""
         return render_template("confirm_email/resend.html", form=form)
     if not form.validate_on_submit():
-        return render_template("confirm_email/resend.html", form=form, error=_("Enter your email address.")), 400
+        return render_template("confirm_email/resend.html", form=form), 400  # the field's message is beside it
     clock = SteadyClock()
     address = normalize_email(form.email.data)
     uid = pipeline.live_uid(form.interaction.data)
+    refused = over_limit(per_ip("resend-ip", throttling().confirm_resend_per_ip),
+                         FailureLimit("resend-account", throttling().confirm_resend_per_account, _address_key()))
     user = User.find_by_email(address)
-    if user is not None and user.status == UserStatus.PENDING:
+    if refused is None and user is not None and user.status == UserStatus.PENDING:
         send_confirmation_email(user, uid)
         audit.record("user.confirmation_resent", user=user)
     else:
-        # Nothing to send: do the same work, so that the answer's timing says nothing either.
+        # Nothing to send (or throttled: the answer is the one every address gets, idp.security.throttling):
+        # do the same work, so that the answer's timing says nothing either.
         stand_in = User(email=address, given_name="", family_name="")
-        rehearse_email("confirm_email", current_language(), user=stand_in, hours=24,
+        rehearse_email("confirm_email", current_language(), user=stand_in, hours=CONFIRM_HOURS,
                        link=current_app.config["IDP"].issuer + url_for("confirm_email.confirm", token="x" * 43))
-        audit.record("user.confirmation_resend_ignored")
+        if refused is not None:
+            audit.record("user.confirmation_throttled", scope=refused.scope)
+        else:
+            audit.record("user.confirmation_resend_ignored")
     db.session.commit()
     clock.wait()
-    return render_template("confirm_email/resent.html", email=address, interaction=uid)
+    return render_template("confirm_email/resent.html", email=address, interaction=uid, hours=CONFIRM_HOURS)
 
 
 flow = Flow(name="confirm_email", blueprint=bp, requires=("login",))

@@ -1,8 +1,11 @@
 """Consent (step `consent`, order 90): a person allows a client the scopes it asks for, once.
 
 Off for first-party clients; on where a client's configuration says `require_consent: true`,
-and whenever the client sends prompt=consent. The answer is remembered per user and client
-(idp.accounts.consents); a refusal is recorded as `denied`, which the protocol turns into access_denied.
+and whenever the client sends prompt=consent. What is asked is the interaction's
+`consent_scopes`: the scopes requested and those that carry claims requested one by one (the
+`claims` parameter), so that no claim leaves without the person having seen its scope on this
+page. The answer is remembered per user and client (idp.accounts.consents); a refusal is
+recorded as `denied`, which the protocol turns into access_denied.
 """
 
 from __future__ import annotations
@@ -33,10 +36,6 @@ SCOPE_LABELS = {
 }
 
 
-def _scopes(interaction: Interaction) -> list[str]:
-    return interaction.params.get("scope", "").split()
-
-
 def consent_needed(interaction: Interaction) -> str | None:
     """Needed under prompt=consent, or for a client that requires consent not yet given for these scopes."""
     if interaction.user is None or interaction.client is None:
@@ -47,7 +46,7 @@ def consent_needed(interaction: Interaction) -> str | None:
         return "prompt_consent"
     if not interaction.client.require_consent:
         return None
-    if consents.has_consent(interaction.user.id, interaction.client_id, _scopes(interaction)):
+    if consents.has_consent(interaction.user.id, interaction.client_id, interaction.consent_scopes):
         return None
     return "not_granted"
 
@@ -70,7 +69,7 @@ def consent() -> ResponseReturnValue:
     if request.method == "POST":
         if not form.validate_on_submit():
             return error_response(400)
-        scopes = _scopes(interaction)
+        scopes = interaction.consent_scopes
         if request.form.get("decision") == "allow":
             consents.remember(user.id, client.client_id, scopes)
             audit.record("consent.granted", user=user, client_id=client.client_id, scopes=scopes)
@@ -80,7 +79,7 @@ def consent() -> ResponseReturnValue:
         db.session.commit()
         return redirect(pipeline.complete(interaction.uid, "consent", denied=True))
     name = client.name.get(current_language()) if client.name else client.client_id
-    labels = [SCOPE_LABELS[s] for s in _scopes(interaction) if s in SCOPE_LABELS]
+    labels = [SCOPE_LABELS[s] for s in interaction.consent_scopes if s in SCOPE_LABELS]
     return render_template("consent/consent.html", form=form, interaction=interaction, client_name=name,
                            labels=labels)
 

@@ -12,13 +12,13 @@ from wtforms.validators import DataRequired, Length
 
 from idp import audit, pipeline
 from idp.accounts import auth
-from idp.accounts.password_rules import new_password_errors, personal_words, policy_summary
+from idp.accounts.password_rules import personal_words, policy_summary
 from idp.companies import invitations
 from idp.extensions import db
 from idp.models import Company, Invitation, User
-from idp.models.users import UserStatus
+from idp.models.users import UserStatus, email_key
 from idp.pipeline import Flow, Interaction
-from idp.web.forms import Form
+from idp.web.forms import Form, check_new_password
 from idp.web.i18n import current_language
 
 bp = Blueprint("invitation", __name__)
@@ -66,7 +66,7 @@ def accept(token: str) -> ResponseReturnValue:
     uid = interaction.uid if interaction is not None else None
     invited = User.find_by_email(invitation.email)
     current = auth.current_user()
-    if current is not None and current.email != invitation.email:
+    if current is not None and email_key(current.email) != email_key(invitation.email):
         audit.record("invitation.refused", user=current, company=company, invitation=invitation.id,
                      reason="other_account")
         db.session.commit()
@@ -101,15 +101,14 @@ def _new_account(token: str, invitation: Invitation, company: Company | None, pe
                  interaction: Interaction | None) -> ResponseReturnValue:
     """The invited address has no account (or only an unconfirmed one): names and a password make it."""
     form = NewAccountForm()
-    errors: list[str] = []
+    failed = False
     if request.method == "POST":
-        if not form.validate_on_submit():
-            errors = [_("Fill in every field of the form.")]
-        else:
-            errors = new_password_errors(form.password.data, form.password_confirm.data,
-                                         personal=personal_words(invitation.email, form.given_name.data,
-                                                                 form.family_name.data))
-        if not errors:
+        valid = form.validate_on_submit()
+        # Every problem at once, each beside its field: the policy too when a name is missing.
+        if not form.password.errors and not form.password_confirm.errors:
+            check_new_password(form, personal_words(invitation.email, form.given_name.data, form.family_name.data))
+        failed = not valid or form.has_errors
+        if not failed:
             user = pending or User(email=invitation.email, locale=invitation.locale or current_language())
             user.given_name = form.given_name.data.strip()
             user.family_name = form.family_name.data.strip()
@@ -131,9 +130,9 @@ def _new_account(token: str, invitation: Invitation, company: Company | None, pe
     else:
         form.interaction.data = interaction.uid if interaction is not None else ""
     summary = policy_summary(current_app.config["IDP"].password_policy)
-    return render_template("invitation/new_account.html", form=form, errors=errors, invitation=invitation,
+    return render_template("invitation/new_account.html", form=form, invitation=invitation,
                            company=company, token=token, summary=summary,
-                           role=_role_name(invitation)), 400 if errors else 200
+                           role=_role_name(invitation)), 400 if failed else 200
 
 
 flow = Flow(name="invitation", blueprint=bp, requires=("login",))

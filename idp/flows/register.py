@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, make_response, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_limiter import RequestLimit
-from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import IntegrityError
-from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import accounts, audit, pipeline
-from idp.accounts.password_rules import new_password_errors, personal_words, policy_summary
+from idp.accounts.password_rules import personal_words, policy_summary
 from idp.accounts.timing import SteadyClock, rehearse_email
-from idp.extensions import db, limiter
-from idp.flows.confirm_email import REGISTERED_KEY, send_confirmation_email
+from idp.extensions import db
+from idp.flows.confirm_email import CONFIRM_HOURS, REGISTERED_EMAIL_KEY, REGISTERED_KEY, send_confirmation_email
 from idp.mail import queue_email
 from idp.models import User
-from idp.models.users import UserStatus
+from idp.models.users import UserStatus, email_key
 from idp.pipeline import Flow
-from idp.web.forms import Form
+from idp.security.throttling import over_limit, per_ip
+from idp.web.forms import Form, check_new_password
 from idp.web.i18n import current_language
 
 bp = Blueprint("register", __name__)
@@ -37,42 +35,36 @@ class RegisterForm(Form):
     interaction = HiddenField()
 
 
-def _breached(_limit: RequestLimit) -> Response:
-    audit.record("user.registration_throttled")
-    db.session.commit()
-    return make_response(_render(RegisterForm(), [_("Too many requests. Please wait a while and try again.")],
-                                 429))
-
-
 def _render(form: RegisterForm, errors: list[str] | None = None, status: int = 200) -> ResponseReturnValue:
     summary = policy_summary(current_app.config["IDP"].password_policy)
     return render_template("register/register.html", form=form, errors=errors or [], summary=summary), status
 
 
 def _same_address(address: str, typed: str) -> bool:
-    """Whether `typed` normalises to `address`: the same address typed twice may differ in
-    form (an internationalised domain as xn--, Unicode composed or not)."""
+    """Whether `typed` names the same account as `address`: the same address typed twice may
+    differ in form (an internationalised domain as xn--, Unicode composed or not, case)."""
     try:
-        return accounts.check_email(typed) == address
+        return email_key(accounts.check_email(typed)) == email_key(address)
     except accounts.AccountError:
         return False
 
 
-def _form_errors(form: RegisterForm) -> tuple[str | None, list[str]]:
-    """The normalised address and every problem of the form, each said plainly."""
-    errors = []
+def _checked_address(form: RegisterForm) -> str | None:
+    """The normalised address once the whole posted form is right; otherwise None, with every
+    problem at once beside its field (the names' and lengths' from validation, then these)."""
+    valid = form.validate_on_submit()
     address = None
-    if not (form.given_name.data or "").strip() or not (form.family_name.data or "").strip():
-        errors.append(_("Enter your given name and your family name."))
-    try:
-        address = accounts.check_email(form.email.data or "")
-    except accounts.AccountError:
-        errors.append(_("This email address is not valid."))
-    if address is not None and not _same_address(address, form.email_confirm.data or ""):
-        errors.append(_("The two email addresses are not the same."))
-    errors += new_password_errors(form.password.data or "", form.password_confirm.data or "",
-                                  personal=personal_words(address or "", form.given_name.data, form.family_name.data))
-    return address, errors
+    if not form.email.errors:
+        try:
+            address = accounts.check_email(form.email.data or "")
+        except accounts.AccountError:
+            form.add_error(form.email, _("This email address is not valid."))
+    typed_again = form.email_confirm.data or ""
+    if address is not None and not form.email_confirm.errors and not _same_address(address, typed_again):
+        form.add_error(form.email_confirm, _("The two email addresses are not the same."))
+    if not form.password.errors and not form.password_confirm.errors:
+        check_new_password(form, personal_words(address or "", form.given_name.data, form.family_name.data))
+    return address if valid and not form.has_errors else None
 
 
 def send_account_exists_email(user: User) -> None:
@@ -84,13 +76,21 @@ def send_account_exists_email(user: User) -> None:
                 login_link=issuer + url_for("login.login"), forgot_link=forgot)
 
 
-def _register(address: str, form: RegisterForm, uid: str | None) -> None:
-    """Create the pending account, or write to the existing one: the visitor sees the same either way."""
-    # Written on both paths, so that both answers carry the same session cookie.
+def _register(address: str, form: RegisterForm, uid: str | None, throttled: bool = False) -> None:
+    """Create the pending account, or write to the existing one: the visitor sees the same either way.
+
+    Throttled, nothing is created or sent, after the same session writes and the same hash, so that
+    the answer is the one every sign-up gets (idp.security.throttling).
+    """
+    # Written on every path, so that every answer carries the same session cookie.
     session[REGISTERED_KEY] = None
+    session[REGISTERED_EMAIL_KEY] = address
     hasher = current_app.extensions["idp.hasher"]
-    # Hashed on both paths: the hash is most of the work, so both take as long.
+    # Hashed on every path: the hash is most of the work, so all take as long.
     password_hash = hasher.hash(form.password.data)
+    if throttled:
+        audit.record("user.registration_throttled")
+        return
     names = {"given_name": form.given_name.data.strip(), "family_name": form.family_name.data.strip()}
     existing = User.find_by_email(address)
     if existing is None:
@@ -127,24 +127,21 @@ def _register(address: str, form: RegisterForm, uid: str | None) -> None:
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["IDP"].throttling.register_per_ip, key_func=get_remote_address,
-               methods=["POST"], on_breach=_breached, scope="register-ip")
 def register() -> ResponseReturnValue:
     form = RegisterForm()
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD: the same page
         form.interaction.data = (request.args.get("interaction") or "")[:64]
         return _render(form)
-    if not form.validate_on_submit():
-        return _render(form, [_("Fill in every field of the form.")], 400)
-    address, errors = _form_errors(form)
-    if errors or address is None:
-        return _render(form, errors, 400)
+    address = _checked_address(form)
+    if address is None:
+        return _render(form, status=400)
     clock = SteadyClock()
     uid = pipeline.live_uid(form.interaction.data)
-    _register(address, form, uid)
+    throttled = over_limit(per_ip("register-ip", current_app.config["IDP"].throttling.register_per_ip)) is not None
+    _register(address, form, uid, throttled)
     db.session.commit()
     clock.wait()
-    return render_template("register/sent.html", email=address, interaction=uid)
+    return render_template("register/sent.html", email=address, interaction=uid, hours=CONFIRM_HOURS)
 
 
 flow = Flow(name="register", blueprint=bp, requires=("confirm_email",))

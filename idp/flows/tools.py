@@ -52,6 +52,12 @@ def index() -> ResponseReturnValue:
     if not memberships and pending:
         return redirect(url_for("company_join.requests"))
     current = active_membership(memberships, session.get(auth.SESSION_COMPANY))
+    if current is not None and session.get(auth.SESSION_COMPANY) != current.company.public_id:
+        # The company this page says the person acts for is the session's active company, the one
+        # the portals' next sign-ins use (a silent one too): shown, so recorded. Without this, a
+        # membership granted later (an approval, an invitation) left the session without one, the
+        # page showing the first company while a prompt=none sign-in found none.
+        session[auth.SESSION_COMPANY] = current.company.public_id
     config = current_app.config["IDP"]
     language = current_language()
     tools = [{"name": c.name.get(language) if c.name else c.client_id, "url": c.launch_url}

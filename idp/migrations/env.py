@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed over by idp.migrate."""
+"""Alembic environment: runs on the connection handed over by idp.models.migrate."""
 
 from alembic import context
 

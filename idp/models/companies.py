@@ -20,8 +20,13 @@ class MembershipStatus(StrEnum):
     DISABLED = "disabled"
 
 
+def normalize_member_code(code: str) -> str:
+    """People type the code from a letter or an invoice: neither case nor surrounding spaces count."""
+    return code.strip().upper()
+
+
 def hash_member_code(code: str) -> str:
-    return hashlib.sha256(code.strip().encode()).hexdigest()
+    return hashlib.sha256(normalize_member_code(code).encode()).hexdigest()
 
 
 class Company(db.Model):
@@ -52,8 +57,15 @@ class Company(db.Model):
         self.member_code_hash = hash_member_code(code) if code else None
 
     def check_member_code(self, code: str) -> bool:
+        """Both sides normalised (the stored hash was made from a normalised code), compared in
+        constant time."""
         expected = self.member_code_hash or ""
-        return hmac.compare_digest(expected, hash_member_code(code)) and bool(expected)
+        matches = hmac.compare_digest(expected, hash_member_code(code))
+        # A code stored before codes were normalised (with small letters) is hashed as it was
+        # written: it still matches when typed exactly so, until the next directory import
+        # stores its normalised hash. Both comparisons always run.
+        as_written = hmac.compare_digest(expected, hashlib.sha256(code.strip().encode()).hexdigest())
+        return (matches | as_written) and bool(expected)
 
 
 class Membership(db.Model):

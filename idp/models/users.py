@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Boolean, Integer, String, bindparam, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from idp.extensions import db
 from idp.models.base import UTCDateTime, new_public_id, utcnow
@@ -19,12 +20,30 @@ class UserStatus(StrEnum):
 
 
 def normalize_email(email: str) -> str:
-    """Emails are unique case-folded; the display form is the same folded string."""
-    return email.strip().casefold()
+    """An address as stored and written to: as typed, trimmed, in NFC, its domain lower-cased.
+
+    The local part keeps its case and its letters: only the receiving server may say that
+    "Jürgen.Straße" and "jürgen.strasse" are one mailbox (RFC 5321 section 2.4), and case
+    folding turns "ß" into "ss", another person's address.
+    """
+    address = unicodedata.normalize("NFC", email.strip())
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}" if at else address
+
+
+def email_key(email: str) -> str:
+    """What makes an address unique among accounts, and finds its account: the normalised
+    address lower-cased (never case-folded). Never an address to write to."""
+    return unicodedata.normalize("NFC", normalize_email(email).lower())
 
 
 def normalize_username(username: str) -> str:
     return username.strip().casefold()
+
+
+def login_key(login: str) -> str:
+    """The account a typed login names, as a key: an address's email_key, or the username."""
+    return email_key(login) if "@" in login else normalize_username(login)
 
 
 class User(db.Model):
@@ -32,7 +51,9 @@ class User(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # normalize_email: where mail goes
+    # email_key(email), kept by _keep_email_key: the uniqueness key and what lookups compare.
+    email_key: Mapped[str] = mapped_column(String(254), unique=True, index=True)
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     username: Mapped[str | None] = mapped_column(String(64), unique=True)
     given_name: Mapped[str] = mapped_column(String(100), default="")
@@ -53,6 +74,12 @@ class User(db.Model):
 
     memberships = relationship("Membership", back_populates="user", cascade="all, delete-orphan")
 
+    @validates("email")
+    def _keep_email_key(self, _key: str, address: str) -> str:
+        address = normalize_email(address)
+        self.email_key = email_key(address)
+        return address
+
     @property
     def name(self) -> str:
         return f"{self.given_name} {self.family_name}".strip()
@@ -68,17 +95,17 @@ class User(db.Model):
     @classmethod
     def find_by_login(cls, login: str) -> User | None:
         """The user whose email or username is `login`, case-insensitively."""
-        folded = login.strip().casefold()
-        if not folded:
+        key = login_key(login)
+        if not key:
             return None
-        statement = _BY_EMAIL if "@" in folded else _BY_USERNAME
-        return db.session.execute(statement, {"login": folded}).scalar_one_or_none()
+        statement = _BY_EMAIL if "@" in key else _BY_USERNAME
+        return db.session.execute(statement, {"login": key}).scalar_one_or_none()
 
     @classmethod
     def find_by_email(cls, email: str) -> User | None:
-        return db.session.execute(db.select(cls).where(cls.email == normalize_email(email))).scalar_one_or_none()
+        return db.session.execute(db.select(cls).where(cls.email_key == email_key(email))).scalar_one_or_none()
 
 
 # Built once: every sign-in runs one of them, and building a statement costs more than running it.
-_BY_EMAIL = select(User).where(User.email == bindparam("login"))
+_BY_EMAIL = select(User).where(User.email_key == bindparam("login"))
 _BY_USERNAME = select(User).where(User.username == bindparam("login"))

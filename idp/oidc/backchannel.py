@@ -23,6 +23,7 @@ from idp.extensions import db
 from idp.models import User
 from idp.models.oidc import BackchannelDelivery
 from idp.oidc import tokens
+from idp.text import without_control_characters
 
 log = logging.getLogger("idp.backchannel")
 
@@ -93,8 +94,14 @@ def notify() -> None:
         sender.notify()
 
 
+LAST_ERROR_MAX = 500
+
+
 def _post(uri: str, token: str) -> str | None:
-    """POST the token; None on success, else the error."""
+    """POST the token; None on success, else the relying party's answer ("HTTP 500").
+
+    Raises whatever the exchange raised (network errors, a malformed answer): the caller records any of it.
+    """
     body = urllib.parse.urlencode({"logout_token": token}).encode()
     req = urllib.request.Request(uri, data=body, method="POST",  # noqa: S310 - a configured http(s) URL
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -105,8 +112,20 @@ def _post(uri: str, token: str) -> str | None:
             return f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return str(exc)[:500]
+
+
+def _attempt(uri: str, token: str) -> tuple[str | None, Exception | None]:
+    """One delivery: (None, None) on success, else the error as recorded on the row, and the
+    exception when it was not an expected network failure (logged with its traceback)."""
+    # Any failure counts, not only the network's: a relying party answering a malformed status
+    # line raises http.client's errors, which escaped the pass, so the row was claimed again and
+    # again, never counted, never given up, never recorded (as the mail outbox does).
+    try:
+        return _post(uri, token), None
+    except Exception as exc:  # noqa: BLE001
+        # On one line: it goes to the log and to the row (an answer may carry any bytes).
+        error = without_control_characters(f"{type(exc).__name__}: {exc}")[:LAST_ERROR_MAX]
+        return error, None if isinstance(exc, (urllib.error.URLError, OSError)) else exc
 
 
 def deliver_due(limit: int = 20) -> int:
@@ -129,7 +148,7 @@ def deliver_due(limit: int = 20) -> int:
         db.session.commit()
         if claimed != 1:
             continue
-        error = _post(row.uri, row.logout_token)
+        error, unexpected = _attempt(row.uri, row.logout_token)
         row.attempts += 1
         if error is None:
             row.delivered_at = datetime.now(UTC)
@@ -138,12 +157,20 @@ def deliver_due(limit: int = 20) -> int:
             row.last_error = error
             if row.attempts >= MAX_ATTEMPTS:
                 row.failed_at = datetime.now(UTC)
-                log.warning("back-channel logout to %s given up: %s", row.client_id, error)
+                log.error("back-channel logout #%s to %s given up after %s attempts: %s", row.id, row.client_id,
+                          row.attempts, error, exc_info=unexpected)
             else:
-                delay = RETRY_BASE_SECONDS * 2 ** (row.attempts - 1)
-                row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+                delay = retry_delay(row.attempts)
+                row.next_attempt_at = datetime.now(UTC) + delay
+                log.warning("back-channel logout #%s to %s failed (attempt %s), retry in %ss: %s", row.id,
+                            row.client_id, row.attempts, int(delay.total_seconds()), error, exc_info=unexpected)
         db.session.commit()
     return delivered
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed delivery: doubling from RETRY_BASE_SECONDS."""
+    return timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (attempts - 1))
 
 
 def pending() -> bool:

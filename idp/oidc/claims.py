@@ -5,6 +5,7 @@ Pure apart from reading the user's memberships; no request, no `g`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +91,67 @@ def company_claims(user: User, company_public_id: str | None,
             "company_branch": company["branch"] or "",
         })
     return claims
+
+
+CLAIMS_TARGETS = ("id_token", "userinfo")
+MAX_REQUESTED_CLAIMS = 64  # per target: more than every claim this provider knows
+
+
+def parse_claims_request(raw: str) -> dict[str, dict[str, Any]]:
+    """The `claims` request parameter (OIDC Core 5.5), reduced to what this provider reads.
+
+    Raises ValueError when it is not a JSON object, or its `id_token`/`userinfo` members are not
+    objects. What is kept is bounded whatever was sent: the two targets, claim names as short
+    strings, and of each member only `essential`, `value` and `values` with plain values; so
+    the stored interaction and code never hold a deeply nested document.
+    """
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        # RecursionError: a document nested a thousand levels deep, e.g. "[[[[...".
+        raise ValueError("not JSON") from None
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    parsed: dict[str, dict[str, Any]] = {}
+    for target in CLAIMS_TARGETS:
+        part = value.get(target)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise ValueError(f"{target} is not a JSON object")
+        members = {}
+        for name, member in list(part.items())[:MAX_REQUESTED_CLAIMS]:
+            if len(name) <= 64:
+                members[name] = _plain_member(member)
+        parsed[target] = members
+    return parsed
+
+
+def _plain_member(member: Any) -> dict[str, Any] | None:
+    if not isinstance(member, dict):
+        return None
+    plain: dict[str, Any] = {}
+    if isinstance(member.get("essential"), bool):
+        plain["essential"] = member["essential"]
+    if _is_plain(member.get("value")):
+        plain["value"] = member["value"]
+    values = member.get("values")
+    if isinstance(values, list) and all(_is_plain(item) for item in values):
+        plain["values"] = values[:MAX_REQUESTED_CLAIMS]
+    return plain or None
+
+
+def _is_plain(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) and not (isinstance(value, str) and len(value) > 256)
+
+
+def scopes_of_claims(names: set[str], client_scopes: list[str] | tuple[str, ...]) -> set[str]:
+    """The scopes (among those the client may use) that carry any of the claims `names`.
+
+    A claim asked for by name is released only as part of its scope: a person who allows it
+    allows that scope, and the consent step shows and remembers it so (OIDC Core 5.5).
+    """
+    return {scope for scope in client_scopes if set(SCOPE_CLAIMS.get(scope, ())) & names}
 
 
 def requested_claim_names(claims_request: dict[str, Any] | None, target: str) -> set[str]:

@@ -1,8 +1,9 @@
 """Signing out: the user's own sign-out and RP-initiated logout (the end_session_endpoint).
 
-OpenID Connect RP-Initiated Logout 1.0: id_token_hint, post_logout_redirect_uri (exact match
-against the client's registered list), state, client_id, ui_locales. A valid id_token_hint for
-the person signed in here signs out at once; otherwise the person confirms, since a link or a
+OpenID Connect RP-Initiated Logout 1.0: id_token_hint, post_logout_redirect_uri (matched
+against the client's registered list by the rule of redirect URIs: exact, and never with a user
+name), state, client_id, ui_locales. A valid id_token_hint (an ID token, nothing else) for the
+person signed in here signs out at once; otherwise the person confirms, since a link or a
 prefetch must not sign anyone out. Ending the session queues back-channel logout tokens.
 """
 
@@ -18,6 +19,7 @@ from flask_babel import gettext as _
 from idp.accounts import auth
 from idp.extensions import db
 from idp.oidc import backchannel
+from idp.oidc.clients import redirect_uri_matches
 from idp.oidc.tokens import verify_id_token_hint
 from idp.web.errors import error_response
 from idp.web.forms import ConfirmForm
@@ -50,7 +52,8 @@ def _validated(values: Any) -> tuple[str | None, dict[str, Any] | None]:
     if not target:
         return None, claims
     client = current_app.config["IDP"].client(client_id) if client_id else None
-    if client is None or target not in client.post_logout_redirect_uris:
+    if client is None or not redirect_uri_matches(client.post_logout_redirect_uris, target,
+                                                  any_loopback_port=client.is_public):
         raise LogoutRequestError(_("The sign-out request is not valid (post_logout_redirect_uri)."))
     state = values.get("state")
     return (add_params_to_uri(target, [("state", state)]) if state else target), claims

@@ -6,21 +6,25 @@ import time
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Error, OAuth2Request, grants
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import OpenIDCode, OpenIDToken
 from authlib.oidc.core.grants.util import create_half_hash
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
+from flask import request as flask_request
 
+from idp import audit
 from idp.extensions import db
 from idp.models import User
 from idp.oidc import tokens
 from idp.oidc.claims import releasable_claim_names, requested_claim_names, user_claims
-from idp.oidc.clients import query_client
+from idp.oidc.clients import check_basic_authorization, query_client
 from idp.oidc.tokens import Principal, RefreshCredential
+from idp.security.throttling import CLIENT_AUTH_CLIENT, ClientAuthThrottle
 from idp.store import put_json, take_json
 
 CODE_KEY = "code:"  # TTL: tokens.code_ttl_seconds
@@ -309,7 +313,23 @@ class Server(AuthorizationServer):
         # RFC 6749 section 2.3: one authentication method per request, never two.
         if request.headers.get("Authorization") and request.form.get("client_secret"):
             raise InvalidRequestError("Use one client authentication method.")
-        return super().authenticate_client(request, methods, endpoint)
+        check_basic_authorization(request.headers)  # malformed credentials: a 400, before anything reads them
+        # RFC 6749 section 10.10: guessing of client secrets is throttled, per client_id and per
+        # address, on every endpoint that authenticates clients (/token, /introspect, /revoke).
+        # Checked before authenticating: once a limit is reached the right secret is refused too.
+        attempt = ClientAttempt.of(request, endpoint)
+        throttle = ClientAuthThrottle.for_attempt(attempt.claimed_id, attempt.address)
+        exhausted = throttle.exhausted()
+        if exhausted is not None:
+            if exhausted.once_per_window("audit"):  # one row per lockout, not one per refused request
+                attempt.record("client.locked_out", scope="client" if exhausted.scope == CLIENT_AUTH_CLIENT else "ip")
+            raise ClientThrottledError(exhausted.seconds_left())
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            throttle.count_failure()
+            attempt.record("client.authentication_failed")
+            raise
 
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> Any:
         response = super().handle_response(status_code, payload, headers)
@@ -317,6 +337,65 @@ class Server(AuthorizationServer):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"
         return response
+
+
+class ClientThrottledError(InvalidClientError):
+    """Too many failed authentications of a client_id, or from an address.
+
+    RFC 6749 defines no throttling error, so the answer is its section 5.2 JSON error
+    `invalid_client` (what a client's library expects of a refused authentication) with the
+    status of RFC 6585 section 4, 429, and Retry-After: the window's end. That is what the large
+    providers answer when they throttle (429 with an OAuth JSON body); and the operator of a
+    client refused with its right secret learns why, rather than rotating a secret that works.
+    A client_id is no secret and the limit counts unknown ones alike: the 429 tells nothing
+    about which clients exist.
+    """
+
+    status_code = 429
+    description = "Too many failed client authentications. Try again later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
+class ClientAttempt:
+    """Who tried to authenticate as a client, as the throttles and the audit log see it."""
+
+    def __init__(self, claimed_id: str | None, address: str | None, user_agent: str | None, endpoint: str,
+                 method: str) -> None:
+        self.claimed_id = claimed_id
+        self.address = address
+        self.user_agent = user_agent
+        self.endpoint = endpoint
+        self.method = method
+
+    @classmethod
+    def of(cls, request: OAuth2Request, endpoint: str) -> ClientAttempt:
+        basic_id, _secret = extract_basic_authorization(request.headers)
+        if basic_id:
+            claimed, method = basic_id, "client_secret_basic"
+        else:
+            claimed = request.payload.client_id
+            method = "client_secret_post" if request.form.get("client_secret") else "none"
+        # The early token path has no request context: its request carries the address
+        # (idp.oidc.token_request.TokenRequest); the others are Authlib's Flask requests.
+        address = getattr(request, "remote_addr", None)
+        if address is None and has_request_context():
+            address = flask_request.remote_addr
+        return cls(claimed or None, address, request.headers.get("User-Agent"), endpoint, method)
+
+    def record(self, event: str, **details: Any) -> None:
+        """Audit (and log) the attempt at once: the request's answer is an error, which commits nothing.
+        The client_id is written only when it names a client; no secret is ever written."""
+        client = query_client(self.claimed_id)
+        audit.record(event, ip=self.address, user_agent=self.user_agent, endpoint=self.endpoint,
+                     method=self.method, client_id=client.client_id if client is not None else None,
+                     known_client=client is not None, **details)
+        db.session.commit()
 
 
 class Issuer(IssuerParameter):

@@ -32,6 +32,13 @@ URLENCODED = "application/x-www-form-urlencoded"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+def _is_plain_length(value: Any) -> bool:
+    """A Content-Length int() reads as written: ASCII digits ("²" is a digit to str.isdigit()),
+    and not so many that int() refuses them. Any other goes on to Flask, whose parser judges it."""
+    text = str(value or "")
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 class TokenEndpoint:
     """WSGI middleware: POST /token here, everything else to `wsgi_app` (Flask's)."""
 
@@ -57,7 +64,7 @@ class TokenEndpoint:
 
     def _takes(self, environ: dict[str, Any]) -> bool:
         return (environ.get("PATH_INFO") == TOKEN_PATH and environ.get("REQUEST_METHOD") == "POST"
-                and not environ.get("QUERY_STRING") and str(environ.get("CONTENT_LENGTH", "")).isdigit()
+                and not environ.get("QUERY_STRING") and _is_plain_length(environ.get("CONTENT_LENGTH"))
                 and environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() == URLENCODED)
 
     def _answer(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -68,7 +75,7 @@ class TokenEndpoint:
             raise RequestEntityTooLarge()
         body = environ["wsgi.input"].read(length).decode("utf-8", "replace")
         form = MultiDict(parse_qsl(body, keep_blank_values=True))
-        request = TokenRequest(self.uri, EnvironHeaders(environ), MultiDict(), form)
+        request = TokenRequest(self.uri, EnvironHeaders(environ), MultiDict(), form, environ.get("REMOTE_ADDR"))
         status, payload, headers = self.app.extensions["idp.server"].token_answer(request)
         finish_grant(status)
         # Authlib's answers are JSON, with Cache-Control: no-store and Pragma: no-cache already.

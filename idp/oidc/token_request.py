@@ -43,10 +43,14 @@ class FormPayload(OAuth2Payload):
 
 
 class TokenRequest(OAuth2Request):
-    def __init__(self, uri: str, headers: Any, args: MultiDict, form: MultiDict) -> None:
+    def __init__(self, uri: str, headers: Any, args: MultiDict, form: MultiDict,
+                 remote_addr: str | None = None) -> None:
         super().__init__("POST", uri, headers=headers)
         self._args = args
         self._form = form
+        # The client's address (REMOTE_ADDR, already the one behind trusted proxies), for the
+        # throttles and the audit log of client authentication.
+        self.remote_addr = remote_addr
         # As Authlib's Flask request: the query string's parameters, then the body's.
         self.payload = FormPayload(CombinedMultiDict([args, form]) if args else form)
 
@@ -62,4 +66,5 @@ class TokenRequest(OAuth2Request):
 def token_request(request: Request) -> TokenRequest:
     """The current Flask request, for the token requests the early path passes on (a query
     string, a multipart or chunked body): werkzeug's parser reads every kind of body."""
-    return TokenRequest(token_uri(current_app.config["IDP"].issuer), request.headers, request.args, request.form)
+    return TokenRequest(token_uri(current_app.config["IDP"].issuer), request.headers, request.args, request.form,
+                        request.remote_addr)

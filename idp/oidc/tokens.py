@@ -36,6 +36,7 @@ from idp.store import get_store
 
 REVOKED_JTI_KEY = "revoked-jti:"  # TTL: tokens.access_token_ttl_seconds
 USERINFO_CLAIMS = "userinfo_claims"  # access-token claim: names requested under `claims.userinfo`
+ID_TOKEN_TYP = "jwt"  # noqa: S105 - the `typ` of our ID tokens (lower case); access tokens are at+jwt
 
 
 def new_id() -> str:
@@ -139,16 +140,30 @@ def verify(token: str, *, typ: str | None = None) -> dict[str, Any] | None:
 
 
 def verify_id_token_hint(token: str) -> dict[str, Any] | None:
-    """An ID token we issued, expired or not (OIDC Core 3.1.2.1 id_token_hint; RP-initiated logout)."""
+    """An ID token we issued, expired or not (OIDC Core 3.1.2.1 id_token_hint; RP-initiated logout).
+
+    Only an ID token: our signature and issuer, `typ` JWT, and an audience that is one of our
+    clients. Access tokens (`at+jwt`) and logout tokens (`logout+jwt`) are signed with the same
+    keys; a bearer of one must not pass it for proof of a sign-in (a hint signs out at once).
+    """
     try:
         header = jws.extract_compact(token.encode()).protected
+        if str(header.get("typ", "")).lower() != ID_TOKEN_TYP:
+            return None
         key = keyring().find(header.get("kid"))
         if key is None or header.get("alg") not in ("RS256", "ES256"):
             return None
         claims = jwt.decode(token, key, algorithms=[header["alg"]]).claims
     except (JoseError, ValueError, UnicodeError):
         return None
-    if claims.get("iss") != _config().issuer or "sub" not in claims:
+    if claims.get("iss") != _config().issuer or not isinstance(claims.get("sub"), str):
+        return None
+    # An access token carries its scope and client_id, a logout token its events; an ID token neither.
+    if {"scope", "client_id", "events"} & set(claims):
+        return None
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if not audiences or not all(isinstance(aud, str) and _config().client(aud) is not None for aud in audiences):
         return None
     return claims
 

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from idp.accounts.auth import current_user
 from idp.web.i18n import current_language
+from idp.web.redirects import this_page
 
 bp = Blueprint("home", __name__)
 
@@ -34,6 +35,6 @@ def template_globals() -> dict[str, Any]:
         "current_language": current_language(),
         "languages": config.languages,
         "language_names": LANGUAGE_NAMES,
-        "current_path": request.full_path.rstrip("?") if request else "/",
+        "current_path": this_page() if request else "/",
         "enabled_flows": current_app.extensions["idp.flows"],
     }

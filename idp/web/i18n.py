@@ -1,12 +1,32 @@
-"""The language of each response: ui_locales, then the user's choice, then the browser, then the default."""
+"""The language of each page, and the language switch.
+
+One precedence, first match wins (`pick_language`):
+
+1. `ui_locales` of the request (OpenID Connect Core 3.1.2.1: the portal's wish, carried to the
+   sign-in pages of its request);
+2. the explicit choice made in this browser with the language switch (kept in the session,
+   across sign-in and sign-out);
+3. the signed-in account's locale;
+4. the browser's Accept-Language;
+5. the configured default.
+
+The switch's choice is offered to the account: stored as its locale when made while signed in,
+at sign-in (idp.accounts.auth.sign_in) and at sign-up. So a browser that chose nothing shows
+before sign-in what its Accept-Language asks, and afterwards the account's language if it has
+one. Emails go in the recipient's language (idp.mail.queue_email): the account's locale, else the
+language the sender passes (for an invitation to a new address, the inviter's page language).
+"""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Blueprint, current_app, redirect, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 
 from idp.config import IdpConfig
+from idp.web.redirects import safe_next
 
 bp = Blueprint("i18n", __name__)
 
@@ -65,12 +85,13 @@ def switch_language() -> ResponseReturnValue:
             if user is not None:
                 user.locale = language
                 db.session.commit()
-    target = request.form.get("next", "/")
-    return redirect(safe_next(target))
+    return redirect(_without_ui_locales(safe_next(request.form.get("next")) or "/"))
 
 
-def safe_next(target: str | None, default: str = "/") -> str:
-    """Only same-site relative paths are followed, never another host (open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    return target
+def _without_ui_locales(target: str) -> str:
+    """The page to return to, without a `ui_locales` that would outrank the choice just made."""
+    parts = urlsplit(target)
+    kept = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key != "ui_locales"]
+    if len(kept) == len(parse_qsl(parts.query, keep_blank_values=True)):
+        return target
+    return parts.path + ("?" + urlencode(kept) if kept else "")

@@ -83,8 +83,8 @@ OIDCCacheType shm
 @pytest.fixture
 def apache(backend, tmp_path):
     if APACHE is None or not (MODULES / "mod_auth_openidc.so").exists():
-        pytest.skip("apache2 or mod_auth_openidc is not installed "
-                    "(apt-get install apache2 libapache2-mod-auth-openidc)")
+        pytest.fail("apache2 or mod_auth_openidc is missing (`make test` installs them): "
+                    "apt-get update && apt-get install -y apache2 libapache2-mod-auth-openidc")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     provider = start_provider(backend, tmp_path, clients=[{

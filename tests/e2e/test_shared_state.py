@@ -24,10 +24,10 @@ def create_user(server, email="dana@example.com"):
     assert result.returncode == 0, result.stderr
 
 
-def test_a_session_opened_on_one_process_is_valid_on_another(backend, live_server_factory):
-    if backend.redis_url is None:
-        pytest.skip("two processes share sessions through Redis: set IDP_TEST_REDIS_URL")
-    first = live_server_factory(workers=2)
+def test_a_session_opened_on_one_process_is_valid_on_another(backend, live_server_factory, request):
+    # Processes share sessions through Redis: the backend's (IDP_TEST_REDIS_URL), else one of the test's own.
+    redis_url = backend.redis_url or f"redis://127.0.0.1:{request.getfixturevalue('own_redis').port}/0"
+    first = live_server_factory(workers=2, redis_url=redis_url)
     second = live_server_factory(share=first)
     create_user(first)
     browser = requests.Session()
@@ -74,7 +74,8 @@ class OwnRedis:
 @pytest.fixture
 def own_redis(tmp_path):
     if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is missing: apt-get install -y redis-server")
+        pytest.fail("redis-server is missing (`make test` installs it): "
+                    "apt-get update && apt-get install -y redis-server")
     redis = OwnRedis(tmp_path)
     redis.start()
     yield redis

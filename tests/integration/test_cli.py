@@ -26,14 +26,83 @@ def run(config_file, *args, input=None):
 
 def test_check_config_lists_every_error_and_fails(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump({"issuer": "ftp://x", "secret_key": "s" * 40, "languages": [],
-                                    "flows": ["login", "teleport"], "colour": "blue"}))
+    path.write_text(yaml.safe_dump({"issuer": "ftp://x", "languages": [], "flows": ["login", "teleport"],
+                                    "colour": "blue"}))
     result = CliRunner().invoke(main, ["check-config", str(path)])
     assert result.exit_code == 1
-    assert f"{path}: 3 errors" in result.output
-    assert "  issuer: must be an https URL (http only on a loopback address)" in result.output
-    assert "  languages: needs at least one language" in result.output
-    assert "  colour: unknown key" in result.output
+    # The checks that follow the fields' own (secret_key, the flows) run despite the field errors.
+    assert result.output.splitlines() == [
+        f"{path}: 5 errors",
+        "  issuer: must be an https URL (http only on a loopback address)",
+        "  languages: needs at least one language",
+        "  colour: unknown key",
+        "  secret_key: required outside the demo (use ${IDP_SECRET_KEY})",
+        '  flows[1]: unknown flow "teleport"',
+    ]
+
+
+def _commands(group, path=()):
+    for name, command in group.commands.items():
+        yield (*path, name), command
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+
+
+def test_every_command_takes_config_after_its_name():
+    missing = [" ".join(path) for path, command in _commands(main)
+               if not any("--config" in param.opts for param in command.params)]
+    assert missing == []
+
+
+@pytest.fixture
+def bad_config(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"issuer": "ftp://x", "secret_key": "s" * 40}))
+    return path
+
+
+# One line of each command group; `--config` goes right after the command's name. The file is
+# invalid, so reading it is the first thing each does: its errors show that this file was the one read.
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        (["check-config"], []),
+        (["serve"], ["--port", "1"]),
+        (["db", "upgrade"], []),
+        (["demo"], []),
+        (["pipeline"], []),
+        (["users", "create"], ["--email", "ada@example.com", "--password-stdin"]),
+        (["users", "disable"], ["ada@example.com"]),
+        (["invite"], ["--company", "C-1", "--role", "order", "ada@example.com"]),
+        (["keys", "rotate"], []),
+        (["companies", "import"], []),
+        (["operators", "add"], ["ada@example.com"]),
+        (["operators", "remove"], ["ada@example.com"]),
+        (["mail", "send"], []),
+        (["mail", "test"], ["ada@example.com"]),
+    ],
+    ids=lambda value: "-".join(value) or "no-args",
+)
+def test_config_after_the_command(bad_config, command, args):
+    result = CliRunner().invoke(main, [*command, "--config", str(bad_config), *args], input="Tranquil-Otter-42\n")
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [f"{bad_config}: 1 error",
+                                          "  issuer: must be an https URL (http only on a loopback address)"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [["users", "--config", "BAD", "create", "--email", "ada@example.com", "--password-stdin"],
+     ["--config", "config/demo.yaml", "users", "create", "--config", "BAD", "--email", "ada@example.com",
+      "--password-stdin"],
+     ["--config", "config/demo.yaml", "mail", "--config", "BAD", "send"],
+     ["--config", "config/demo.yaml", "keys", "rotate", "--config", "BAD"]],
+    ids=["on-the-group", "command-over-main", "group-over-main", "after-the-sub-command"],
+)
+def test_the_config_nearest_the_command_wins(bad_config, line):
+    args = [str(bad_config) if arg == "BAD" else arg for arg in line]
+    result = CliRunner().invoke(main, args, input="Tranquil-Otter-42\n")
+    assert result.exit_code == 1 and result.output.startswith(f"{bad_config}: 1 error"), result.output
 
 
 def test_check_config_reports_unknown_flows(tmp_path):

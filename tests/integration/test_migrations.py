@@ -5,7 +5,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from idp.extensions import db
-from idp.migrate import alembic_config
+from idp.models.migrate import alembic_config
 
 
 def test_migrations_match_the_models(app):

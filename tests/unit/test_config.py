@@ -38,9 +38,72 @@ def test_three_mistakes_give_three_errors_with_their_key_paths():
     )
     assert errors_of(document) == [
         "mail.smtp.port: Input should be less than or equal to 65535",
-        "clients[0].redirect_uris: must be an absolute https URL, a loopback URL or a private-use scheme URI",
+        "clients[0].redirect_uris[0]: must be an absolute https URL, a loopback URL or a private-use scheme URI",
         "pasword_policy: unknown key",
     ]
+
+
+BAD_URI = "must be an absolute https URL, a loopback URL or a private-use scheme URI"
+NO_SECRET = "secret_key: required outside the demo (use ${IDP_SECRET_KEY})"
+
+
+def client(**extra):
+    return {"client_id": "shop", "secret": "x" * 20, "redirect_uris": ["https://shop.example/cb"], **extra}
+
+
+# Broken files and every error each must give, in order: pydantic's field errors first, then the
+# checks across fields (which pydantic alone skips as soon as one field below them is wrong).
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        pytest.param(minimal(clients=[client(redirect_uris=["https://shop.example/cb", "http://shop.example/cb"])]),
+                     [f"clients[0].redirect_uris[1]: {BAD_URI}"], id="second-redirect-uri"),
+        pytest.param(minimal(clients=[client(post_logout_redirect_uris=["https://a.example/", "https://a.example/#x"],
+                                             redirect_uris=["ftp://a.example/cb", "https://a.example/cb"])]),
+                     [f"clients[0].redirect_uris[0]: {BAD_URI}",
+                      "clients[0].post_logout_redirect_uris[1]: must not contain a fragment"], id="both-uri-lists"),
+        pytest.param({"issuer": "https://login.example.com", "tokens": {"code_ttl_seconds": 1},
+                      "password_policy": {"min_length": 2}, "colour": "blue"},
+                     ["password_policy.min_length: Input should be greater than or equal to 6",
+                      "tokens.code_ttl_seconds: Input should be greater than or equal to 10",
+                      "colour: unknown key", NO_SECRET], id="three-field-errors-and-no-secret-key"),
+        pytest.param({"issuer": "https://login.example.com", "languages": ["fr"], "default_language": "en",
+                      "clients": [client(redirect_uris=["http://shop.example/cb"]),
+                                  client(roles=["boss"])]},
+                     [f"clients[0].redirect_uris[0]: {BAD_URI}", "clients[1].client_id: duplicate client_id 'shop'",
+                      "clients[1].roles: unknown role 'boss'", "default_language: must be one of languages",
+                      NO_SECRET], id="every-cross-check-behind-a-field-error"),
+        pytest.param(minimal(clients=[client(client_id="a b", secret=None, grant_types=["client_credentials"]),
+                                      client(launch_url="shop")]),
+                     ["clients[0].client_id: String should match pattern '^[A-Za-z0-9._~-]+$'",
+                      "clients[1].launch_url: must be an absolute http(s) URL",
+                      "clients[0]: client_credentials needs a secret (a confidential client)"],
+                     id="a-client-check-behind-a-client-field-error"),
+        pytest.param(minimal(mail={"backend": "smtp", "smtp": {"port": 0, "starttls": True, "ssl": True}},
+                             session={"lifetime_hours": 0}),
+                     ["mail.smtp.port: Input should be greater than or equal to 1",
+                      "session.lifetime_hours: Input should be greater than 0",
+                      "mail.smtp: choose either starttls or ssl, not both"], id="nested-check-behind-a-nested-error"),
+        pytest.param({"issuer": "https://login.example.com", "secret_key": "short", "tokens": {"code_ttl_seconds": 1}},
+                     ["secret_key: String should have at least 32 characters",
+                      "tokens.code_ttl_seconds: Input should be greater than or equal to 10"],
+                     id="a-wrong-secret-key-is-not-also-missing"),
+        pytest.param({"issuer": "https://login.example.com", "languages": "fr", "default_language": "en",
+                      "clients": ["shop"]},
+                     ["languages: Input should be a valid list",
+                      "clients[0]: Input should be a valid dictionary or instance of ClientConfig", NO_SECRET],
+                     id="checks-reading-a-wrong-value-stay-quiet"),
+    ],
+)
+def test_every_error_at_once_at_its_full_key_path(document, expected):
+    assert errors_of(document) == expected
+
+
+def test_what_could_be_read_comes_with_the_errors():
+    with pytest.raises(ConfigError) as caught:
+        parse_config(minimal(flows=["login", "teleport"], tokens={"code_ttl_seconds": 1}), {})
+    assert caught.value.config.flows == ["login", "teleport"]
+    assert caught.value.config.issuer == "https://login.example.com"
 
 
 @pytest.mark.parametrize(
@@ -63,7 +126,7 @@ def test_three_mistakes_give_three_errors_with_their_key_paths():
                      "password_policy.require: unknown character class 'emoji'; use upper, lower, digit, special",
                      id="unknown-character-class"),
         pytest.param(minimal(clients=[{"client_id": "a", "redirect_uris": ["https://a.example/cb#x"]}]),
-                     "clients[0].redirect_uris: must not contain a fragment", id="fragment-in-redirect"),
+                     "clients[0].redirect_uris[0]: must not contain a fragment", id="fragment-in-redirect"),
         pytest.param(minimal(clients=[{"client_id": "a", "grant_types": ["client_credentials"]}]),
                      "clients[0]: client_credentials needs a secret (a confidential client)",
                      id="public-client-credentials"),

@@ -17,8 +17,10 @@ COMPANY_ROUTES = [
     ("GET", "admin_companies.members"),
     ("POST", "admin_companies.change_role"),
     ("POST", "admin_companies.set_admin"),
+    ("GET", "admin_companies.deactivate"),
     ("POST", "admin_companies.deactivate"),
     ("POST", "admin_companies.reactivate"),
+    ("GET", "admin_companies.remove"),
     ("POST", "admin_companies.remove"),
     ("GET", "admin_companies.requests"),
     ("GET", "admin_companies.request_detail"),
@@ -33,8 +35,10 @@ OPERATOR_ROUTES = [
     ("GET", "admin_operator.index"),
     ("GET", "admin_operator.companies"),
     ("GET", "admin_operator.users"),
+    ("GET", "admin_operator.disable_user"),
     ("POST", "admin_operator.disable_user"),
     ("GET", "admin_operator.audit_log"),
+    ("GET", "admin_operator.undelivered_mail"),
     ("GET", "admin_operator.account_request_list"),
     ("GET", "admin_operator.account_request"),
     ("POST", "admin_operator.approve_account_request"),
@@ -44,7 +48,8 @@ OPERATOR_ROUTES = [
 # the victim's through their own company's id either.
 NAMED_ROUTES = [r for r in COMPANY_ROUTES if r[1] not in (
     "admin_companies.members", "admin_companies.requests", "admin_companies.invite")]
-PAYLOAD = {"role": "order", "branch": "", "admin": "1", "reason": "no", "email": "x@example.com"}
+# `confirm`: what a confirmation page's button sends, so that a destructive POST would take effect.
+PAYLOAD = {"role": "order", "branch": "", "admin": "1", "reason": "no", "email": "x@example.com", "confirm": "yes"}
 
 
 @pytest.fixture

@@ -39,6 +39,9 @@ def _state(company, user):
     return membership.role, membership.branch, membership.is_admin, membership.status
 
 
+CONFIRMED = {"confirm": "yes"}  # what the confirmation page's button sends with its CSRF token
+
+
 def test_members_page_lists_role_admin_branch_and_status(team):
     company, _, admin, _member_user, _ = team
     page = admin.client.get(f"/admin/companies/{company.public_id}/members").get_data(as_text=True)
@@ -76,19 +79,19 @@ def test_bad_role_changes_are_refused(team, field, value):
 
 def test_deactivate_reactivate_remove(team):
     company, _, admin, member_user, member = team
-    assert "The member was deactivated." in _post(admin, company, member_user, "deactivate")
+    assert "The member was deactivated." in _post(admin, company, member_user, "deactivate", **CONFIRMED)
     assert _state(company, member_user)[3] == "disabled"
     # A deactivated membership is gone from the member's tools.
     assert "Acting for" not in member.client.get("/tools").get_data(as_text=True)
     assert "The member was reactivated." in _post(admin, company, member_user, "reactivate")
     assert _state(company, member_user)[3] == "active"
-    assert "The member was removed." in _post(admin, company, member_user, "remove")
+    assert "The member was removed." in _post(admin, company, member_user, "remove", **CONFIRMED)
     assert [m.user_id for m in memberships(company)] != [] and all(
         m.user_id != member_user.id for m in memberships(company))
 
 
-@pytest.mark.parametrize(("action", "data"), [("remove", {}), ("deactivate", {}), ("admin", {"admin": "0"})],
-                         ids=["remove", "deactivate", "demote"])
+@pytest.mark.parametrize(("action", "data"), [("remove", CONFIRMED), ("deactivate", CONFIRMED),
+                                              ("admin", {"admin": "0"})], ids=["remove", "deactivate", "demote"])
 def test_the_last_admin_stays(team, action, data):
     company, admin_user, admin, _, _ = team
     page = _post(admin, company, admin_user, action, **data)

@@ -53,8 +53,15 @@ def test_an_operator_disables_a_user_and_their_refresh_tokens_stop(app, smtp):
     assert olivia.login("olivia@example.com", PASSWORD).status_code == 302
     found = olivia.client.get("/admin/operator/users?q=ana").get_data(as_text=True)
     assert "ana@example.com" in found
-    response = olivia.submit(f"/admin/operator/users/{user.public_id}/disable", {},
-                             form_path="/admin/operator/users?q=ana")
+    disable = f"/admin/operator/users/{user.public_id}/disable"
+    # The row's button asks first; nothing changes until the confirmation page's own button.
+    question = olivia.client.get(disable)
+    assert question.status_code == 200 and "Disable the account of" in question.get_data(as_text=True)
+    unconfirmed = olivia.submit(disable, {}, form_path="/admin/operator/users?q=ana")
+    assert unconfirmed.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(User, user.id).status == "active"
+    response = olivia.submit(disable, {"confirm": "yes"}, form_path=disable)
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(User, user.id).status == "disabled"
@@ -76,7 +83,8 @@ def test_deactivation_revokes_refresh_tokens(app, smtp):
     make_user("olivia@example.com", is_operator=True)
     olivia = browser(app)
     olivia.login("olivia@example.com", PASSWORD)
-    olivia.submit(f"/admin/operator/users/{user.public_id}/disable", {}, form_path="/admin/operator/users?q=ana")
+    olivia.submit(f"/admin/operator/users/{user.public_id}/disable", {"confirm": "yes"},
+                  form_path="/admin/operator/users?q=ana")
     response = refresh(ana.client, body)
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
 

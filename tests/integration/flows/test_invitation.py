@@ -207,7 +207,7 @@ def test_invite_refusals(app, company, smtp, email, role, message):
     ("changes", "message"),
     [({"password": "weak", "password_confirm": "weak"}, "too short"),
      ({"password_confirm": GOOD + "!"}, "The two passwords are not the same."),
-     ({"family_name": ""}, "Fill in every field of the form.")],
+     ({"family_name": ""}, "Family name: this field is required.")],
     ids=["weak", "mismatch", "missing-name"],
 )
 def test_new_account_bad_input(app, client, actions, smtp, company, changes, message):

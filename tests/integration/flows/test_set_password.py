@@ -60,7 +60,7 @@ def test_without_a_portal_the_sign_in_leads_to_the_step(app, client, actions):
 @pytest.mark.parametrize(
     ("password", "confirm", "message"),
     [("short", "short", "too short"), (OWN, OWN + "x", "The two passwords are not the same."),
-     ("", "", "Enter your new password twice.")],
+     ("", "", "New password: this field is required.")],
     ids=["weak", "mismatch", "empty"],
 )
 def test_refusals(client, actions, password, confirm, message):

@@ -22,7 +22,8 @@ def _alone(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 @pytest.fixture
 def config_overrides() -> dict[str, Any]:
-    return {"clients": CLIENTS, "flows": ["login"]}
+    # Without the consent flow, a client that requires consent is a configuration error.
+    return {"clients": [c for c in CLIENTS if not c.get("require_consent")], "flows": ["login"]}
 
 
 def test_the_refresh_breakdown_measures_real_grants(app, user):

@@ -106,18 +106,23 @@ def test_language_switch_refuses_foreign_redirects(actions):
     assert response.headers["Location"] == "/"
 
 
-@pytest.mark.parametrize(("language", "message"), [("fr", "Ce champ est requis."),
-                                                    ("en", "This field is required.")])
+@pytest.mark.parametrize(("language", "message"), [("fr", "N'est pas un entier valide."),
+                                                    ("en", "Not a valid integer value.")])
 def test_form_messages_follow_the_page_language(app, language, message):
-    """WTForms' own messages come from a catalogue read once per language, in the page's language."""
+    """WTForms' own messages come from a catalogue read once per language, in the page's language
+    (those of DataRequired and Length are said our own way: tests/integration/web/test_form_errors.py)."""
     from flask_babel import refresh
+    from wtforms import IntegerField
 
-    from idp.web.forms import LoginForm
+    from idp.web.forms import Form
+
+    class Probe(Form):
+        number = IntegerField()
 
     for _ in range(2):  # the second time from the cached catalogue
-        with app.test_request_context("/login", method="POST", data={"login": "", "password": ""},
+        with app.test_request_context("/login", method="POST", data={"number": "x"},
                                       headers={"Accept-Language": language}):
             refresh()
-            form = LoginForm(meta={"csrf": False})
+            form = Probe(meta={"csrf": False})
             assert not form.validate()
-            assert form.login.errors == [message]
+            assert form.number.errors == [message]

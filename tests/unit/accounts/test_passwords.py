@@ -25,7 +25,8 @@ def test_policy(password, problems):
 
 
 def test_policy_refuses_personal_information():
-    assert policy_problems("Martine-2026!", POLICY, personal=("martine",)) == ["too_common"]
+    assert policy_problems("Martine-2026!", POLICY, personal=("martine",)) == ["contains_personal"]
+    assert policy_problems("Password1!martine", POLICY, personal=("martine",)) == ["contains_personal"]
 
 
 def test_policy_follows_configuration():

@@ -28,6 +28,18 @@ REGISTERED = ["https://shop.example.com/cb", "com.example.app:/callback", "http:
     ("http://127.0.0.1:99999999/callback", False),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_redirect_uri_matching(uri, expected):
+    """As for a native (public) client: any port on a loopback redirect (RFC 8252 section 7.3)."""
+    assert redirect_uri_matches(REGISTERED, uri, any_loopback_port=True) is expected
+
+
+@pytest.mark.parametrize(("uri", "expected"), [
+    ("http://127.0.0.1/callback", True),
+    ("http://127.0.0.1:51234/callback", False),
+    ("http://[::1]:8080/callback", False),
+    ("https://shop.example.com/cb", True),
+    ("https://user@shop.example.com/cb", False),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_redirect_uri_matching_of_other_clients_is_exact(uri, expected):
     assert redirect_uri_matches(REGISTERED, uri) is expected
 
 

@@ -9,7 +9,7 @@ from alembic.config import Config
 
 from idp.extensions import db
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parent.parent / "migrations"
 
 
 def alembic_config() -> Config:

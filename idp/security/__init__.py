@@ -1,0 +1,1 @@
+"""Security: second factors, networks and trusted proxies, API keys, throttles of failed attempts."""
