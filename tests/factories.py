@@ -56,3 +56,18 @@ def make_membership(user: User, company: Company, role: str = "order", **fields:
     db.session.add(membership)
     db.session.commit()
     return membership
+
+
+def count_hash_verifications(app) -> list[bool]:
+    """Count the app's password verifications from now on: one entry per verify, True when a
+    real hash was checked (False for the dummy hash of an unknown account)."""
+    hasher = app.extensions["idp.hasher"]
+    verified: list[bool] = []
+
+    class CountingHasher(type(hasher)):
+        def verify(self, password_hash, password):
+            verified.append(password_hash is not None)
+            return super().verify(password_hash, password)
+
+    app.extensions["idp.hasher"] = CountingHasher(hasher._hasher, hasher._dummy_hash, hasher._pool)
+    return verified

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import AuditEvent, User
 from idp.models.users import UserStatus
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, count_hash_verifications, make_user
 
 WRONG = "Wrong email, username or password."
 
@@ -169,15 +169,7 @@ def test_failed_attempts_are_limited_per_client_address(actions):
 
 def test_an_unknown_login_costs_one_hash_verification_like_a_known_one(app, actions):
     """Equal work, so equal time: the timing of a failure does not tell whether the account exists."""
-    hasher = app.extensions["idp.hasher"]
-    verified = []
-
-    class CountingHasher(type(hasher)):
-        def verify(self, password_hash, password):
-            verified.append(password_hash is not None)
-            return super().verify(password_hash, password)
-
-    app.extensions["idp.hasher"] = CountingHasher(hasher._hasher, hasher._dummy_hash, hasher._pool)
+    verified = count_hash_verifications(app)
     make_user("ana@example.com")
     actions.login("ana@example.com", "Wrong-Password-1")
     actions.login("nobody@example.com", "Wrong-Password-1")

@@ -12,7 +12,7 @@ from idp.models.users import UserStatus
 from idp.security.throttling import LOGIN_ACCOUNT, ONCE_KEY, sign_in_account_key
 from idp.store import get_store
 from tests.conftest import Actions, IsolatedClient
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, count_hash_verifications, make_user
 from tests.integration.flows.mailbox import events, lifecycle_config, link_in, mail_to, same_page
 
 WRONG = "Wrong email, username or password."
@@ -91,15 +91,7 @@ def test_a_throttled_sign_in_is_answered_as_a_wrong_password(app, actions, who):
 
 def test_a_throttled_attempt_costs_one_hash_like_a_wrong_one(app, actions):
     """The same work, so the same time: a hash verification on every attempt, throttled or not."""
-    hasher = app.extensions["idp.hasher"]
-    verified = []
-
-    class CountingHasher(type(hasher)):
-        def verify(self, password_hash, password):
-            verified.append(password_hash is not None)
-            return super().verify(password_hash, password)
-
-    app.extensions["idp.hasher"] = CountingHasher(hasher._hasher, hasher._dummy_hash, hasher._pool)
+    verified = count_hash_verifications(app)
     make_user("ana@example.com")
     for _ in range(3):
         actions.login("ana@example.com", BAD)
