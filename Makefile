@@ -43,7 +43,7 @@ lint: $(STAMP)
 ## Node.js (tools/system-packages.sh installs whichever is missing, and says nothing when none is),
 ## then axe-core from the committed lockfile (the accessibility tests).
 system-packages:
-	@sh tools/system-packages.sh
+	@sh tools/system-packages.sh  # chromium, apache2 + libapache2-mod-auth-openidc, redis-server, nodejs + npm
 
 $(AXE_STAMP): $(AXE)/package.json $(AXE)/package-lock.json | system-packages
 	cd $(AXE) && npm ci --no-audit --no-fund --loglevel=error
