@@ -60,3 +60,25 @@ def on_this_host(location: str) -> bool:
     cleaned = re.sub(r"[\t\n\r]", "", location).lstrip("".join(map(chr, range(0x21)))).replace("\\", "/")
     target = urlsplit(urljoin(f"http://{HOST}/login", cleaned))
     return target.scheme == "http" and target.netloc in (HOST, TEST_CLIENT_HOST)
+
+
+def rows_a_route_can_name(app: Any, company: Any, actor: Any) -> tuple[Any, Any, Any]:
+    """A pending access request to `company`, an account request and an invitation sent by
+    `actor`: one row of each kind a route's path can name (its ids fill the route walks)."""
+    from idp.companies import invitations
+    from idp.extensions import db
+    from idp.models import AccessRequest, AccountRequest
+    from idp.models.base import utcnow
+    from tests.factories import make_user
+
+    requester = make_user("requester@example.com", locale="en")
+    access_request = AccessRequest(user_id=requester.id, company_id=company.id)
+    account_request = AccountRequest(customer_number="C-1", company_name="Example & Co", contact_given_name="A",
+                                     contact_family_name="B", contact_email="a@example.com", people=[],
+                                     terms_accepted_at=utcnow())
+    db.session.add_all([access_request, account_request])
+    db.session.commit()
+    with app.test_request_context():
+        invitation = invitations.invite(company, "invitee@example.com", "order", actor=actor)
+        db.session.commit()
+    return access_request, account_request, invitation

@@ -30,13 +30,10 @@ from wtforms.fields.core import UnboundField
 
 import idp
 from idp.config import ThrottlingConfig
-from idp.extensions import db
-from idp.models import AccessRequest, AccountRequest
-from idp.models.base import utcnow
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_company, make_membership, make_user
 from tests.integration.companies.helpers import browser
-from tests.integration.web.helpers import ALL_FLOWS, CLIENTS, on_this_host, path_of, routes
+from tests.integration.web.helpers import ALL_FLOWS, CLIENTS, on_this_host, path_of, routes, rows_a_route_can_name
 
 PACKAGE = Path(idp.__file__).parent
 # Every limit out of the way: a 429 would stop the values before the view.
@@ -149,19 +146,8 @@ def world(app):
     make_membership(member, company)
     target = make_user("target@example.com", locale="en")
     make_membership(target, company)
-    requester = make_user("requester@example.com", locale="en")
     operator = make_user("operator@example.com", locale="en", is_operator=True)
-    access_request = AccessRequest(user_id=requester.id, company_id=company.id)
-    account_request = AccountRequest(customer_number="C-1", company_name="Fuzz & Co", contact_given_name="A",
-                                     contact_family_name="B", contact_email="a@example.com", people=[],
-                                     terms_accepted_at=utcnow())
-    db.session.add_all([access_request, account_request])
-    db.session.commit()
-    from idp.companies import invitations
-
-    with app.test_request_context():
-        invitation = invitations.invite(company, "invitee@example.com", "order", actor=admin)
-        db.session.commit()
+    access_request, account_request, invitation = rows_a_route_can_name(app, company, admin)
     people = {"anonymous": browser(app)}
     for name, user in (("member", member), ("admin", admin), ("operator", operator)):
         people[name] = browser(app)

@@ -12,11 +12,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from idp.extensions import db
-from idp.models import AccessRequest, AccountRequest, User
-from idp.models.base import utcnow
+from idp.models import User
 from tests.factories import PASSWORD, make_company, make_membership, make_user
 from tests.integration.companies.helpers import browser
-from tests.integration.web.helpers import ALL_FLOWS, CLIENTS, form_next, path_of, routes
+from tests.integration.web.helpers import ALL_FLOWS, CLIENTS, form_next, path_of, routes, rows_a_route_can_name
 
 OWN = "My-Own-Pass-5150"
 REACHABLE = {
@@ -39,18 +38,7 @@ def person(app):
     make_membership(user, company, is_admin=True)
     other = make_user("bob@example.com", locale="en")
     make_membership(other, company)
-    requester = make_user("carl@example.com", locale="en")
-    access_request = AccessRequest(user_id=requester.id, company_id=company.id)
-    account_request = AccountRequest(customer_number="C-1", company_name="C", contact_given_name="A",
-                                     contact_family_name="B", contact_email="a@example.com", people=[],
-                                     terms_accepted_at=utcnow())
-    db.session.add_all([access_request, account_request])
-    db.session.commit()
-    from idp.companies import invitations
-
-    with app.test_request_context():
-        invitation = invitations.invite(company, "dora@example.com", "order", actor=user)
-        db.session.commit()
+    access_request, account_request, invitation = rows_a_route_can_name(app, company, user)
     actions = browser(app)
     response = actions.login("ana@example.com", PASSWORD)
     assert urlsplit(response.headers["Location"]).path == "/password/set"
