@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 AXE := tests/e2e/axe
 AXE_STAMP := $(AXE)/node_modules/.installed
 
-.PHONY: run test install translations catalogues lint bench clean system-packages test-packages
+.PHONY: run cluster test install translations catalogues lint bench clean system-packages test-packages
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ run: install
 	# The provider on 5000 and the two demo portals (demo/) on 5001 and 5002; Ctrl-C, SIGTERM or SIGHUP stops them all.
 	$(BIN)/python -m demo $(CONFIG)
 
+## The demo on two `idp serve` nodes behind HAProxy (http://127.0.0.1:5000), on PostgreSQL and Redis
+## (its own, in instance/cluster/, unless IDP_CLUSTER_DATABASE_URL / IDP_CLUSTER_REDIS_URL name them).
+cluster: install
+	@missing=""; command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  if [ -n "$$missing" ]; then echo "installing Debian's$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	$(BIN)/python -m demo.cluster $(CONFIG)
+
 lint: $(STAMP)
 	$(BIN)/ruff check idp tests bench demo tools
 	$(BIN)/lint-imports
@@ -43,7 +53,7 @@ lint: $(STAMP)
 ## Node.js (tools/system-packages.sh installs whichever is missing, and says nothing when none is),
 ## then axe-core from the committed lockfile (the accessibility tests).
 system-packages:
-	@sh tools/system-packages.sh  # chromium, apache2 + libapache2-mod-auth-openidc, redis-server, nodejs + npm
+	@sh tools/system-packages.sh  # chromium, apache2 + libapache2-mod-auth-openidc, redis-server, redis-sentinel, haproxy, nodejs + npm
 
 $(AXE_STAMP): $(AXE)/package.json $(AXE)/package-lock.json | system-packages
 	cd $(AXE) && npm ci --no-audit --no-fund --loglevel=error

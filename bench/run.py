@@ -10,6 +10,7 @@ Options (each also from the environment):
   --only a,b         run only these scenarios (discovery, jwks, client_credentials, refresh_token, signin)
   --output DIR       where the JSON goes (default bench/results)
   --profile          sample ours with py-spy in each scenario (IDP_BENCH_PROFILE=1); see bench/profile.py
+  --scale            instead: pages and grants at data scale (bench/scale.py; IDP_BENCH_DATABASE_URL for PostgreSQL)
 IDP_BENCH_DATABASE_URL and IDP_BENCH_REDIS_URL select PostgreSQL and Redis (several granian
 workers); without them ours runs on the embedded default (SQLite, in-process store, 1 worker).
 """
@@ -63,6 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--profile", action="store_true", default=_env_flag("IDP_BENCH_PROFILE"),
                         help="sample ours with py-spy during each scenario (bench/results/profile-*.txt)")
+    parser.add_argument("--scale", action="store_true", default=_env_flag("IDP_BENCH_SCALE_RUN"),
+                        help="seed a few years of data and time every page and grant (bench/scale.py)")
     args = parser.parse_args(argv)
     args.generator_ceiling = None
     if args.quick:
@@ -440,6 +443,10 @@ def write_result(result: dict[str, Any], directory: Path) -> tuple[Path, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scale:
+        from bench import scale
+
+        return scale.run(args.output)
     if wrk.available() is None:
         print("bench: wrk is missing; install it with `apt-get install -y wrk` (make bench does it).", file=sys.stderr)
         return 2

@@ -42,8 +42,9 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     from idp.flows import load_flows
     from idp.oidc import init_app as init_oidc
     from idp.pipeline import ordered_steps
-    from idp.store import create_store
+    from idp.store import create_store, limiter_storage
     from idp.web import errors, forms, headers, health, home, i18n
+    from idp.web import metrics as web_metrics
     from idp.web.routing import init_app as init_routing
     from idp.web.sessions import StoreSessionInterface, refuse_without_store
 
@@ -67,8 +68,8 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE=config.locale_default,
         BABEL_TRANSLATION_DIRECTORIES="translations",
-        RATELIMIT_STORAGE_URI=config.redis_url or "memory://",
-        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 2, "socket_connect_timeout": 2} if config.redis_url else {},
+        RATELIMIT_STORAGE_URI=limiter_storage(config.redis_url)[0],
+        RATELIMIT_STORAGE_OPTIONS=limiter_storage(config.redis_url)[1],
         RATELIMIT_KEY_PREFIX=f"{config.store_prefix}limit",
         RATELIMIT_SWALLOW_ERRORS=False,
     )
@@ -82,6 +83,7 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
 
     db.init_app(app)
     _sqlite_pragmas(app)
+    _count_database_errors(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     # Flask-Limiter keeps the key prefix of the first application it was bound to; each
@@ -94,6 +96,7 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     forms.init_app(app)
     headers.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(web_metrics.bp)
     app.register_blueprint(i18n.bp)
     app.register_blueprint(home.bp)
     if config.demo:
@@ -116,9 +119,17 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
         sender = mail.MailSender(app)
         app.extensions["idp.mail_sender"] = sender
         sender.start()
+    if start_workers:
+        from idp.maintenance import Pruner
+
+        app.extensions["idp.pruner"] = Pruner(app)
+        app.extensions["idp.pruner"].start()
 
     app.jinja_env.globals.update(idp_config=config)
     app.context_processor(home.template_globals)
+    from idp.metrics import RequestTimer
+
+    app.wsgi_app = RequestTimer(app.wsgi_app, app.url_map)  # type: ignore[method-assign]
     # Last, so outermost: every layer under it (the token endpoint's early path included) and
     # every view sees the client's address as REMOTE_ADDR.
     from idp.security.networks import ClientAddress
@@ -146,3 +157,17 @@ def _sqlite_pragmas(app: Flask) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+
+
+def _count_database_errors(app: Flask) -> None:
+    from sqlalchemy import event
+
+    from idp.extensions import db
+    from idp.metrics import count_database_error
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context) -> None:  # noqa: ANN001
+        count_database_error(context.original_exception, context.is_disconnect)

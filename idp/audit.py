@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import has_request_context, request
 
+from idp import metrics
 from idp.extensions import db
 from idp.models import AuditEvent
 
@@ -43,5 +44,8 @@ def record(
         details=details,
     )
     db.session.add(entry)
-    log.info("%s user=%s actor=%s ip=%s %s", event, entry.user_id, entry.actor_id, ip, details)
+    fields = {"event": event, "user_id": entry.user_id, "actor_id": entry.actor_id, "ip": ip, **details}
+    log.info("%s user=%s actor=%s ip=%s %s", event, entry.user_id, entry.actor_id, ip, details,
+             extra={"idp_fields": fields})
+    metrics.record_event(event, details)
     return entry

@@ -25,10 +25,25 @@ def _load(path: str) -> IdpConfig:
         config, errors = exc.config, exc.errors
     if config is not None:
         # Run on what could be read even when other keys are wrong: every error at once.
-        errors += collect_checks(lambda: check_flows(config.flows))
+        errors += collect_checks(lambda: check_flows(config.flows), lambda: _check_mfa_companies(config))
     if errors:
         _fail(path, errors)
     return config
+
+
+def _check_mfa_companies(config: IdpConfig) -> list[str]:
+    """`company:ID` selectors of mfa.required_for name companies of the directory file."""
+    from idp.companies.directory import check_identifier, known_identifiers
+
+    selectors = config.mfa.selectors("company")
+    if not selectors:
+        return []
+    known = known_identifiers(config.companies)
+    if known is None:
+        return [f"mfa.required_for[{index}]: company selectors need a readable companies.directory to check "
+                f"{ident!r} against" for index, ident in selectors]
+    return [f"mfa.required_for[{index}]: unknown company {ident!r} (not in companies.directory)"
+            for index, ident in selectors if check_identifier(ident, config.companies) not in known]
 
 
 def _fail(path: str, errors: list[str]) -> NoReturn:
@@ -120,8 +135,10 @@ def check_config(ctx: click.Context, path: str | None) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int | None, threads: int | None) -> None:
     """Serve the provider with granian, a production WSGI server."""
-    from idp.serving import serve_forever
+    from idp.serving import metrics_directory, serve_forever
 
+    # Before the configuration is read: reading it loads the modules that import prometheus_client.
+    metrics_directory()
     config_path = ctx.obj["config_path"]
     config = _load(config_path)
     if workers is None:
@@ -152,6 +169,19 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
     with app.app_context():
         upgrade(revision)
     click.echo(f"Database at {revision}.")
+
+
+@db.command("prune")
+@click.pass_context
+def db_prune(ctx: click.Context) -> None:
+    """Remove expired refresh tokens, links and invitations, and audit rows past audit.retention_days."""
+    from idp.maintenance import prune
+
+    app = _app(ctx.parent)
+    with app.app_context():
+        removed = prune(app.config["IDP"])
+    for table, count in removed.items():
+        click.echo(f"{table}: {count} removed")
 
 
 @main.command()
@@ -233,6 +263,29 @@ def users_disable(ctx: click.Context, email: str) -> None:
         click.echo(f"Disabled {email}.")
 
 
+@users.command("reset-mfa")
+@click.argument("email")
+@click.pass_context
+def users_reset_mfa(ctx: click.Context, email: str) -> None:
+    """Remove every second factor and recovery code of EMAIL (who lost them); they are emailed."""
+    from idp.extensions import db as database
+    from idp.mail import deliver_due
+    from idp.models import User
+    from idp.security import mfa
+
+    app = _app(ctx.parent)
+    # A request context, as for `users create`: the email renders in the account's language.
+    with app.app_context(), app.test_request_context():
+        user = User.find_by_email(email)
+        if user is None:
+            raise click.ClickException(f"no account for {email}")
+        removed = mfa.reset(user, actor=None)
+        database.session.commit()
+        deliver_due()
+        click.echo(f"Reset two-step verification of {user.email}: {removed} factor{'s' if removed != 1 else ''} "
+                   "removed.")
+
+
 @main.command("invite")
 @click.option("--company", "company_id", required=True, help="The company's identifier (customer number, SIREN...).")
 @click.option("--role", required=True, help="One of the configured roles.")
@@ -305,10 +358,11 @@ def companies_import(ctx: click.Context, path: str | None) -> None:
         raise click.UsageError("give a FILE, or set companies.directory to an existing file")
     with app.app_context():
         try:
-            created, updated = import_companies(Path(path))
+            summary = import_companies(Path(path), progress=lambda line: click.echo(line, err=True))
         except DirectoryError as exc:
             _fail(path, exc.errors)
-        click.echo(f"{created} created, {updated} updated.")
+        click.echo(f"{summary.created} created, {summary.updated} updated. {summary.deactivated} of them deactivated, "
+                   f"{summary.unchanged} unchanged.")
 
 
 @main.group()

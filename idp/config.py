@@ -131,6 +131,9 @@ class MailConfig(_Model):
     max_attempts: int = Field(12, ge=1, le=100)
     retry_base_seconds: float = Field(30.0, gt=0)
     worker: bool = True  # deliver from a background thread of each serving process
+    # The bodies of sent emails (with their single-use links) are emptied after this many days;
+    # recipient, subject and status stay for the operators (idp.mail.drop_sent_bodies).
+    keep_sent_days: int = Field(7, ge=0, le=3650)
 
     @model_validator(mode="after")
     def _smtp_needs_settings(self) -> MailConfig:
@@ -215,6 +218,12 @@ class ThrottlingConfig(_Model):
     # Authorization requests that leave a sign-in in progress (each kept in the store for
     # tokens.interaction_ttl_seconds), per IP. Offices behind one address sign in together: room for them.
     authorize_per_ip: Rate = "200 per 10 minutes"
+    # Wrong second factors (TOTP codes, recovery codes, WebAuthn assertions) per account; counted
+    # like failed passwords, and once reached even the right code is refused until the window ends.
+    mfa_per_account: Rate = "5 per 5 minutes"
+    # Exchanges of one API key at /token, every one counted: a leaked key's use is slowed down, and a
+    # REST client that asks for a token per call rather than reusing it until expires_in is told so.
+    api_key_per_key: Rate = "60 per 10 minutes"
 
 
 class CompaniesConfig(_Model):
@@ -240,8 +249,57 @@ class InvitationsConfig(_Model):
     ttl_days: float = Field(7, gt=0, le=90)
 
 
+class TotpConfig(_Model):
+    """RFC 6238 parameters. Authenticator apps assume SHA-1, 6 digits and 30 s; change them only
+    for apps known to honour the otpauth:// URI's parameters."""
+
+    issuer: str = Field("Portail", min_length=1, max_length=64)
+    digits: Literal[6, 8] = 6
+    period: int = Field(30, ge=15, le=120)
+    # Steps accepted on either side of the current one, for clocks that drift.
+    skew: int = Field(1, ge=0, le=2)
+
+
+MFA_METHODS = ("totp", "webauthn")
+# Who must prove a second factor (DESIGN.md, "Second factors"): plain selectors, and kind:value ones.
+MFA_SELECTORS = ("operators", "company_admins")
+MFA_SELECTOR_KINDS = ("role", "company", "client")
+
+
+def check_mfa_selector(value: str) -> str:
+    kind, colon, name = value.partition(":")
+    if value in MFA_SELECTORS or (colon and kind in MFA_SELECTOR_KINDS and name.strip() == name and name):
+        return value
+    raise ValueError(f"unknown selector {value!r}; use operators, company_admins, role:ROLE, company:ID or "
+                     "client:CLIENT_ID")
+
+
+MfaSelector = Annotated[str, AfterValidator(check_mfa_selector)]
+
+
 class MfaConfig(_Model):
-    required_for: list[str] = []
+    """Second factors, owned by the security team: what people may enroll and who must use one."""
+
+    methods: list[Literal["totp", "webauthn"]] = list(MFA_METHODS)
+    required_for: list[MfaSelector] = []
+    totp: TotpConfig = TotpConfig()
+    recovery_codes: int = Field(10, ge=5, le=20)
+    # Discoverable WebAuthn credentials may sign a person in from the login page, without a password.
+    passkey_sign_in: bool = True
+
+    @field_validator("methods")
+    @classmethod
+    def _some_method(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one method (totp, webauthn)")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a method twice")
+        return value
+
+    def selectors(self, kind: str) -> list[tuple[int, str]]:
+        """The (index, value) of each `kind:value` selector."""
+        return [(index, selector.partition(":")[2]) for index, selector in enumerate(self.required_for)
+                if selector.partition(":")[0] == kind]
 
 
 def _is_loopback_host(host: str | None) -> bool:
@@ -269,7 +327,26 @@ def check_redirect_uri(uri: str) -> str:
 # Checked one by one, so that an error names the very item: clients[0].redirect_uris[1].
 RedirectUri = Annotated[str, Field(min_length=1), AfterValidator(check_redirect_uri)]
 
-GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+def check_ip_network(value: str) -> str:
+    """An IPv4 or IPv6 network in CIDR notation, or a single address; returned in canonical form."""
+    try:
+        return str(ipaddress.ip_network(value))
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("not an IP network (an address, or a CIDR such as 10.0.0.0/8)") from None
+    raise ValueError(f"has host bits set (did you mean {network}?)")
+
+
+# Checked one by one, so that an error names the very item: trusted_proxies[1].
+IpNetwork = Annotated[str, AfterValidator(check_ip_network)]
+
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - RFC 8693, for REST API keys
+GrantType = Literal["authorization_code", "refresh_token", "client_credentials",
+                    "urn:ietf:params:oauth:grant-type:token-exchange"]
 
 
 class ClientConfig(_Model):
@@ -288,6 +365,8 @@ class ClientConfig(_Model):
     require_consent: bool = False
     backchannel_logout_uri: str | None = None
     id_token_signed_response_alg: Literal["RS256", "ES256"] = "RS256"  # noqa: S105 - an algorithm name
+    # The security team's rule: this portal only from these networks, at /authorize and at /token.
+    allowed_networks: list[IpNetwork] | None = None
 
     @field_validator("backchannel_logout_uri", "launch_url")
     @classmethod
@@ -321,6 +400,89 @@ class ClientConfig(_Model):
         return "none" if self.is_public else "client_secret_basic"
 
 
+class ApiKeysConfig(_Model):
+    """REST API keys (idp.security.api_keys): issued by company admins, or by members themselves."""
+
+    self_service: bool = False  # members issue and revoke their own keys at /account/api-keys
+    scopes: list[str] = Field(["api"], min_length=1)  # what a key may be limited to (a subset)
+    default_ttl_days: int = Field(90, ge=1, le=3650)
+    max_ttl_days: int = Field(365, ge=1, le=3650)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scope_tokens(cls, value: list[str]) -> list[str]:
+        # RFC 6749 section 3.3: a scope token is printable ASCII without space, " or \.
+        bad = [scope for scope in value if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]{1,64}", scope)]
+        if bad:
+            raise ValueError(f"not a scope token: {bad[0]!r} (printable ASCII, no space, quote or backslash)")
+        return value
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> ApiKeysConfig:
+        if self.default_ttl_days > self.max_ttl_days:
+            raise ValueError("default_ttl_days must be at most max_ttl_days")
+        return self
+
+
+class OperatorsConfig(_Model):
+    # The security team's rule: the operator pages (/admin/operator) only from these networks.
+    allowed_networks: list[IpNetwork] | None = None
+
+
+class MetricsConfig(_Model):
+    # Who may read /metrics: the Prometheus servers. The address is the client's as resolved behind
+    # trusted_proxies, so a load balancer's own address is not enough to list.
+    allowed_networks: list[IpNetwork] = ["127.0.0.0/8", "::1/128"]
+
+
+class LogConfig(_Model):
+    # text: one line per event; json: one JSON object per event, for a log collector.
+    format: Literal["text", "json"] = "text"
+
+
+class AuditConfig(_Model):
+    # Audit rows older than this are removed by the pruning job (and `idp db prune`); null keeps them all.
+    retention_days: int | None = Field(365, ge=1)
+
+
+class SentinelUrl(typing.NamedTuple):
+    """A `redis+sentinel://` URL read: the Sentinel set, the service it watches, the database."""
+
+    hosts: list[tuple[str, int]]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+
+
+SENTINEL_SCHEMES = ("redis+sentinel://",)
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """`redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]`; ValueError names
+    what is wrong."""
+    scheme, _, rest = url.partition("://")
+    if scheme + "://" not in SENTINEL_SCHEMES:
+        raise ValueError("not a redis+sentinel:// URL")
+    userinfo, at, rest = rest.rpartition("@")
+    username, _, password = userinfo.partition(":") if at else ("", "", "")
+    netloc, _, path = rest.partition("/")
+    hosts: list[tuple[str, int]] = []
+    for item in netloc.split(","):
+        host, colon, port = item.rpartition(":")
+        if not colon:
+            host, port = item, "26379"
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item!r} is not host:port")
+        hosts.append((host.strip("[]"), int(port)))
+    service, _, db = path.partition("/")
+    if not service:
+        raise ValueError("names no service (redis+sentinel://host:26379/mymaster/0)")
+    if db and not (db.isascii() and db.isdigit()):
+        raise ValueError(f"database {db!r} is not a number")
+    return SentinelUrl(hosts, service, int(db or 0), username or None, password or None)
+
+
 class AuthorizeConfig(_Model):
     """Sizes of an authorization request, in characters: each one is kept as an interaction for
     tokens.interaction_ttl_seconds, so what a stranger may make the provider hold is bounded."""
@@ -350,23 +512,6 @@ DEFAULT_ROLES = {
 }
 
 
-def check_ip_network(value: str) -> str:
-    """An IPv4 or IPv6 network in CIDR notation, or a single address; returned in canonical form."""
-    try:
-        return str(ipaddress.ip_network(value))
-    except ValueError:
-        pass
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise ValueError("not an IP network (an address, or a CIDR such as 10.0.0.0/8)") from None
-    raise ValueError(f"has host bits set (did you mean {network}?)")
-
-
-# Checked one by one, so that an error names the very item: trusted_proxies[1].
-IpNetwork = Annotated[str, AfterValidator(check_ip_network)]
-
-
 class IdpConfig(_Model):
     issuer: str
     secret_key: str | None = Field(None, min_length=32)
@@ -390,6 +535,11 @@ class IdpConfig(_Model):
     mfa: MfaConfig = MfaConfig()
     invitations: InvitationsConfig = InvitationsConfig()
     clients: list[ClientConfig] = []
+    api_keys: ApiKeysConfig = ApiKeysConfig()
+    operators: OperatorsConfig = OperatorsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
+    audit: AuditConfig = AuditConfig()
     max_content_length: int = Field(1024 * 1024, ge=16 * 1024)
     # The reverse proxies and load balancers in front of the provider: only from these is
     # X-Forwarded-For believed (idp.security.networks.client_address).
@@ -417,8 +567,12 @@ class IdpConfig(_Model):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(SENTINEL_SCHEMES):
+            # A Sentinel set: the store and the rate limits follow its failovers without a restart.
+            parse_sentinel_url(value)
+            return value
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+            raise ValueError("must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
         return value
 
     @field_validator("languages")
@@ -431,7 +585,9 @@ class IdpConfig(_Model):
     @model_validator(mode="after")
     def _cross_checks(self) -> IdpConfig:
         errors = collect_checks(self._unique_client_ids, self._known_client_roles, self._offered_default_language,
-                                self._secret_key_outside_demo, self._consent_flow_for_consent)
+                                self._secret_key_outside_demo, self._consent_flow_for_consent,
+                                self._known_mfa_selectors, self._token_exchange_clients,
+                                self._api_keys_flow_for_self_service)
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -466,6 +622,32 @@ class IdpConfig(_Model):
             return []
         return [f"clients[{index}].require_consent: needs the consent flow in flows"
                 for index, client in enumerate(self.clients) if client.require_consent]
+
+    def _known_mfa_selectors(self) -> list[str]:
+        # The company selectors are checked against the directory by `idp check-config` (idp.cli).
+        errors = [f"mfa.required_for[{index}]: unknown role {role!r}"
+                  for index, role in self.mfa.selectors("role") if role not in self.roles]
+        client_ids = {client.client_id for client in self.clients}
+        errors += [f"mfa.required_for[{index}]: unknown client {client_id!r}"
+                   for index, client_id in self.mfa.selectors("client") if client_id not in client_ids]
+        if self.mfa.required_for and "mfa" not in self.flows:
+            # Without the step nobody could prove a factor: the policy would refuse every sign-in it covers.
+            errors.append("mfa.required_for: needs the mfa flow in flows")
+        return errors
+
+    def _api_keys_flow_for_self_service(self) -> list[str]:
+        # The members' own page is the api_keys flow's: without it, self_service would offer nothing.
+        if self.api_keys.self_service and "api_keys" not in self.flows:
+            return ["api_keys.self_service: needs the api_keys flow in flows"]
+        return []
+
+    def _token_exchange_clients(self) -> list[str]:
+        # An API key is the credential of its exchange: a client without a secret exchanges keys
+        # for whoever holds one, which is a choice to write down (token_endpoint_auth_method: none).
+        return [f"clients[{index}].grant_types: {TOKEN_EXCHANGE} needs a secret, or token_endpoint_auth_method: "
+                "none for a public client" for index, client in enumerate(self.clients)
+                if TOKEN_EXCHANGE in client.grant_types and client.secret is None
+                and client.token_endpoint_auth_method != "none"]  # noqa: S105 - a method name
 
     @property
     def locale_default(self) -> str:

@@ -15,7 +15,8 @@ import logging
 import smtplib
 import ssl
 import threading
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 from flask import Flask, current_app, render_template
 from flask_babel import force_locale
 from sqlalchemy import event, func, or_, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from idp.config import IdpConfig, MailConfig
@@ -172,42 +174,37 @@ def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
     return message
 
 
-def _claim(row_id: int) -> bool:
-    """Atomically take a due row for this sender; False when another sender has it."""
+def _due(now: datetime) -> tuple[Any, ...]:
+    return (OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+
+
+def claim_next() -> int | None:
+    """Claim the next due message for this sender (one statement, committed); None when none is due.
+
+    On PostgreSQL the row is chosen FOR UPDATE SKIP LOCKED, so senders of several nodes never wait
+    for each other nor take the same row; the conditional UPDATE around it is the gate on SQLite too.
+    """
     now = utcnow()
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == row_id,
-            OutboxMessage.status == "queued",
-            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-        )
-        .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-    )
+    candidate = (db.select(OutboxMessage.id).where(*_due(now)).order_by(OutboxMessage.id).limit(1)
+                 .with_for_update(skip_locked=True).scalar_subquery())
+    claimed = db.session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == candidate, *_due(now))
+        .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS)).returning(OutboxMessage.id)
+    ).scalar_one_or_none()
     db.session.commit()
-    return result.rowcount == 1
+    return claimed
 
 
 def deliver_due(limit: int = 100) -> int:
-    """Deliver the queued messages whose time has come; returns how many were sent."""
+    """Deliver the queued messages whose time has come, at most `limit`; returns how many were sent."""
     config: IdpConfig = current_app.config["IDP"]
     backend: MailBackend = current_app.extensions["idp.mail_backend"]
-    now = utcnow()
-    due = db.session.execute(
-        db.select(OutboxMessage.id)
-        .where(
-            OutboxMessage.status == "queued",
-            OutboxMessage.next_attempt_at <= now,
-            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-        )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    ).scalars().all()
-    db.session.rollback()
     sent = 0
-    for row_id in due:
-        if not _claim(row_id):
-            continue
+    for _ in range(limit):
+        row_id = claim_next()
+        if row_id is None:
+            break
         row = db.session.get(OutboxMessage, row_id)
         if row is None:
             continue
@@ -219,13 +216,30 @@ def deliver_due(limit: int = 100) -> int:
         except Exception as exc:  # noqa: BLE001
             _record_failure(row_id, exc, config.mail)
             continue
-        row.status = "sent"
-        row.sent_at = utcnow()
-        row.attempts += 1
-        row.claimed_until = None
-        db.session.commit()
+        _mark_sent(row_id)
         sent += 1
     return sent
+
+
+MARK_SENT_WAITS = (0.5, 1, 2, 4, 8, 16, 30)  # 61.5 s in all, within the claim of CLAIM_SECONDS
+
+
+def _mark_sent(row_id: int) -> None:
+    """Write down that the message left. The server has it already: should the database be away
+    (a PostgreSQL restart), wait for it rather than let the claim lapse and another sender send it
+    again. Only a database away for longer than the claim can still make a message go twice."""
+    values = {"status": "sent", "sent_at": utcnow(), "attempts": OutboxMessage.attempts + 1, "claimed_until": None}
+    for wait in (*MARK_SENT_WAITS, None):
+        try:
+            db.session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+            db.session.commit()
+            return
+        except (OperationalError, InterfaceError):
+            db.session.rollback()
+            if wait is None:
+                raise
+            log.warning("mail #%s sent, the database is unreachable: recording it again in %ss", row_id, wait)
+            time.sleep(wait)
 
 
 def retry_delay(attempts: int, config: MailConfig) -> timedelta:
@@ -276,6 +290,31 @@ def count_undelivered() -> int:
     return db.session.execute(db.select(func.count()).select_from(OutboxMessage).where(*_UNDELIVERED)).scalar_one()
 
 
+BODY_BATCH = 1000  # rows per UPDATE: short transactions on a busy table
+
+
+def drop_sent_bodies(now: datetime) -> int:
+    """Empty the bodies of emails sent more than `mail.keep_sent_days` ago; returns how many.
+
+    A body holds single-use links and is most of an email's size; what the operators see of an
+    email (recipient, subject, status, attempts, dates) stays until the pruning job removes the
+    row. Called by the pruning job (idp.maintenance.prune, `idp db prune`)."""
+    cutoff = now - timedelta(days=current_app.config["IDP"].mail.keep_sent_days)
+    where = (OutboxMessage.status == "sent", OutboxMessage.sent_at < cutoff,
+             or_(OutboxMessage.body_text != "", OutboxMessage.body_html != ""))
+    total = 0
+    while True:
+        chosen = db.select(OutboxMessage.id).where(*where).limit(BODY_BATCH)
+        count = db.session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(chosen)).values(body_text="", body_html="")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        total += count
+        if count < BODY_BATCH:
+            return total
+
+
 class MailSender:
     """A daemon thread per serving process that delivers the outbox as rows come due."""
 
@@ -311,3 +350,16 @@ class MailSender:
                         pass
             except Exception:
                 log.exception("mail sender pass failed")
+
+
+def outbox_stats() -> tuple[int, float, int]:
+    """What /metrics shows of the outbox: messages waiting, the age in seconds of the oldest of them
+    (0 when none waits), and messages given up."""
+    waiting, oldest = db.session.execute(
+        db.select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status == "queued")
+    ).one()
+    failed = db.session.execute(
+        db.select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "failed")
+    ).scalar_one()
+    age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+    return waiting, max(0.0, age), failed

@@ -41,8 +41,8 @@ class Interaction:
     """One pass through the pipeline on behalf of an authorization request.
 
     `params` is the original request; `done` maps a step name to what it proved (its own
-    declared keys); `user` and `session` are filled in by the caller before checks run and
-    are never stored.
+    declared keys); `user`, `session`, `client`, `now` and `address` are filled in by the caller
+    before checks run and are never stored.
     """
 
     uid: str
@@ -55,6 +55,7 @@ class Interaction:
     user: Any = None
     client: Any = None
     now: int = 0
+    address: str | None = None  # the client's address for this request (idp.security.networks)
 
     @property
     def prompts(self) -> set[str]:

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from flask import current_app
 
+from idp.config import SENTINEL_SCHEMES, parse_sentinel_url
+
 
 class StoreUnavailableError(Exception):
     """The store cannot be reached; the request cannot be served safely."""
@@ -105,17 +107,17 @@ class RedisStore:
         # Imported here: the embedded default never loads the client (6 MB per process).
         import redis
 
-        self._outage = (redis.ConnectionError, redis.TimeoutError)
-        # Short timeouts: an unreachable Redis must turn into a quick 503, not a hung worker.
-        self._redis = redis.Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30, decode_responses=True
-        )
+        # ReadOnlyError: a primary demoted by a failover answers writes with it until the client
+        # has asked Sentinel again; it is an outage of this one request, not a bug.
+        self._outage = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
+        self._redis = redis_client(url)
         self._prefix = prefix
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return getattr(self._redis, method)(*args, **kwargs)
         except self._outage as exc:
+            count_store_error()
             raise StoreUnavailableError(str(exc)) from exc
 
     def put(self, key: str, value: str, ttl: float) -> None:
@@ -141,11 +143,53 @@ class RedisStore:
         try:
             value, _ = pipe.execute()
         except self._outage as exc:
+            count_store_error()
             raise StoreUnavailableError(str(exc)) from exc
         return int(value)
 
     def ping(self) -> None:
         self._call("ping")
+
+
+# Short timeouts: an unreachable Redis must turn into a quick 503, not a hung worker.
+TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+
+
+def redis_client(url: str) -> Any:
+    """A Redis client for `url`; for a `redis+sentinel://` set, one that asks Sentinel for the
+    primary on every new connection, so that a failover is followed without a restart."""
+    import redis
+
+    if not url.startswith(SENTINEL_SCHEMES):
+        return redis.Redis.from_url(url, health_check_interval=30, decode_responses=True, **TIMEOUTS)
+    from redis.sentinel import Sentinel
+
+    parsed = parse_sentinel_url(url)
+    auth = {"username": parsed.username, "password": parsed.password}
+    sentinel = Sentinel(parsed.hosts, sentinel_kwargs={**auth, **TIMEOUTS}, **TIMEOUTS)
+    return sentinel.master_for(parsed.service, db=parsed.db, decode_responses=True, health_check_interval=30,
+                               **auth)
+
+
+def limiter_storage(url: str | None) -> tuple[str, dict[str, Any]]:
+    """Flask-Limiter's storage URI and options for the store's Redis (or memory)."""
+    if not url:
+        return "memory://", {}
+    if not url.startswith(SENTINEL_SCHEMES):
+        return url, dict(TIMEOUTS)
+    parsed = parse_sentinel_url(url)
+    # The limits library reads the whole path as the service name: the database goes as an option.
+    hosts = ",".join(f"{host}:{port}" for host, port in parsed.hosts)
+    auth = {key: value for key, value in (("username", parsed.username), ("password", parsed.password)) if value}
+    return f"redis+sentinel://{hosts}/{parsed.service}", {"db": parsed.db, "sentinel_kwargs": {**auth, **TIMEOUTS},
+                                                           **auth, **TIMEOUTS}
+
+
+def count_store_error() -> None:
+    """Counted on /metrics (idp_store_errors_total), without loading the metrics for the memory store."""
+    from idp import metrics
+
+    metrics.STORE_ERRORS.inc()
 
 
 def create_store(redis_url: str | None, prefix: str = "") -> Store:

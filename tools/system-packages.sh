@@ -11,6 +11,8 @@ NEEDS='
 /usr/lib/apache2/modules/mod_auth_openidc.so    libapache2-mod-auth-openidc
 redis-server                                    redis-server
 redis-cli                                       redis-tools
+redis-sentinel                                  redis-sentinel
+haproxy                                         haproxy
 node                                            nodejs
 npm                                             npm
 '

@@ -12,23 +12,29 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import contains_eager
+from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
-from idp import companies
-from idp.admin import labels
+from idp import audit, companies
+from idp.admin import labels, paging
 from idp.admin.common import SignInFirst, not_found, sign_in_redirect, signed_in_user
-from idp.companies import invitations
+from idp.companies import invitations, restrictions
 from idp.extensions import db
-from idp.models import AccessRequest, Company, Invitation, Membership, User
+from idp.models import AccessRequest, ApiKey, Company, Invitation, Membership, User
+from idp.models.base import utcnow
 from idp.models.companies import MembershipStatus
+from idp.models.requests import RequestStatus
+from idp.security import api_keys
+from idp.web.errors import error_response
 from idp.web.forms import ConfirmForm, Form, control_character_errors
 from idp.web.i18n import current_language
+from idp.web.second_factor import step_up_for_admin
 
 bp = Blueprint("admin_companies", __name__, url_prefix="/admin")
 bp.context_processor(labels.template_helpers)
@@ -93,7 +99,18 @@ def company_admin(view: Callable[..., ResponseReturnValue]) -> Callable[..., Res
             user = signed_in_user()
         except SignInFirst:
             return sign_in_redirect()
-        return view(user, _company_of(user, company_id), **kwargs)
+        company = _company_of(user, company_id)
+        stepping_up = step_up_for_admin(user, company.public_id)
+        if stepping_up is not None:
+            return stepping_up
+        if not restrictions.is_allowed_from(restrictions.membership_in(user, company.public_id), request.remote_addr):
+            # The admin's own allowed_ips for this company hold on its admin pages too.
+            audit.record("admin.address_refused", user=user, company=company)
+            db.session.commit()
+            return error_response(403, _("Your access to %(company)s is limited to certain network addresses, and "
+                                         "this page was opened from another one.", company=company.name),
+                                  "access_denied")
+        return view(user, company, **kwargs)
 
     return wrapper
 
@@ -112,12 +129,57 @@ def index() -> ResponseReturnValue:
                            is_operator=user.is_operator)
 
 
+# The members list: one row per member, its actions on the member's own page (a page of 50
+# members is 50 links, not 250 forms). Sorted by name, role or status; a search matches the
+# start of the email address, the family name or the given name.
+MEMBER_SORTS = {
+    "name": lambda: (User.family_name, User.given_name, User.id),
+    "role": lambda: (Membership.role, User.family_name, User.given_name, User.id),
+    "status": lambda: (Membership.status, User.family_name, User.given_name, User.id),
+}
+
+
+def _member_key(sort: str) -> Callable[[Membership], list[Any]]:
+    def key(m: Membership) -> list[Any]:
+        values = [m.user.family_name, m.user.given_name, m.user.id]
+        return ([m.role] if sort == "role" else [m.status] if sort == "status" else []) + values
+    return key
+
+
+def _person_search(q: str) -> Any:
+    """Rows whose email address, family name or given name starts with `q` (see idp.admin.paging)."""
+    from idp.models.users import email_key
+
+    # Each condition has its index (models.users): PostgreSQL reads the few matching people, not them all.
+    pattern = paging.prefix_pattern(q)
+    return or_(User.email_key.like(paging.prefix_pattern(email_key(q)), escape="\\"),
+               User.family_name.ilike(pattern, escape="\\"), User.given_name.ilike(pattern, escape="\\"))
+
+
 @bp.get("/companies/<company_id>/members")
 @company_admin
 def members(user: User, company: Company) -> ResponseReturnValue:
-    return render_template("admin/members.html", company=company, members=companies.memberships_of(company),
-                           pending=companies.pending_requests(company), role_choices=_role_choices(),
-                           can_invite=_can_invite())
+    q = paging.search_text()
+    sort = request.args.get("sort") if request.args.get("sort") in MEMBER_SORTS else "name"
+    query = (select(Membership).join(Membership.user).options(contains_eager(Membership.user))
+             .where(Membership.company_id == company.id))
+    if q:
+        query = query.where(_person_search(q))
+    page = paging.keyset_page(query, MEMBER_SORTS[sort](), _member_key(sort), count=bool(q))
+    if not q:
+        # Without a search, the count needs no person: an index-only count of the company's rows.
+        page.total = db.session.execute(
+            select(func.count()).select_from(Membership).where(Membership.company_id == company.id)).scalar_one()
+    pending = db.session.execute(
+        select(func.count()).select_from(AccessRequest)
+        .where(AccessRequest.company_id == company.id, AccessRequest.status == RequestStatus.PENDING)
+    ).scalar_one()
+    # Each label once per page, not once per row.
+    statuses = {code: str(label) for code, label in labels.MEMBERSHIP_STATUSES.items()}
+    roles = dict(_role_choices())
+    return render_template("admin/members.html", company=company, page=page, q=q, sort=sort, pending=pending,
+                           statuses=statuses, roles=roles, can_invite=_can_invite(),
+                           yes=_("Yes"), no=_("No"), manage=_("Manage"), any_address=_("Any address"))
 
 
 def _can_invite() -> bool:
@@ -160,30 +222,31 @@ def _confirmed(action: Callable[[], object], done: str, back: str) -> ResponseRe
 @company_admin
 def change_role(user: User, company: Company, user_id: str) -> ResponseReturnValue:
     membership = _member_of(company, user_id)
+    back = _member_page(company, membership)
     form = RoleForm()
     if not form.validate_on_submit():
-        return _invalid(_members_page(company), form)
+        return _invalid(back, form)
     return _apply(lambda: companies.change_role(membership, user, form.role.data, form.branch.data),
-                  _("The role was changed."), _members_page(company))
+                  _("The role was changed."), back)
 
 
 @bp.post("/companies/<company_id>/members/<user_id>/admin")
 @company_admin
 def set_admin(user: User, company: Company, user_id: str) -> ResponseReturnValue:
     membership = _member_of(company, user_id)
+    back = _member_page(company, membership)
     form = AdminFlagForm()
     if not form.validate_on_submit() or form.admin.data not in ("0", "1"):
-        return _invalid(_members_page(company))
+        return _invalid(back)
     grant = form.admin.data == "1"
     return _apply(lambda: companies.set_admin(membership, user, grant),
-                  _("Administrator rights granted.") if grant else _("Administrator rights taken back."),
-                  _members_page(company))
+                  _("Administrator rights granted.") if grant else _("Administrator rights taken back."), back)
 
 
 def _member_change(user: User, company: Company, user_id: str, change: Callable[[Membership, User], None],
                    done: str) -> ResponseReturnValue:
     membership = _member_of(company, user_id)
-    return _confirmed(lambda: change(membership, user), done, _members_page(company))
+    return _confirmed(lambda: change(membership, user), done, _member_page(company, membership))
 
 
 class ConfirmedForm(Form):
@@ -207,7 +270,7 @@ def _destructive(user: User, company: Company, user_id: str, change: Callable[[M
             return _apply(lambda: change(membership, user), done, _members_page(company))
         if form.csrf_token.errors:
             return _invalid(_members_page(company))
-    return render_template("admin/confirm.html", action=request.path, cancel=_members_page(company),
+    return render_template("admin/confirm.html", action=request.path, cancel=_member_page(company, membership),
                            **page(membership))
 
 
@@ -251,7 +314,14 @@ def remove(user: User, company: Company, user_id: str) -> ResponseReturnValue:
 @bp.get("/companies/<company_id>/requests")
 @company_admin
 def requests(user: User, company: Company) -> ResponseReturnValue:
-    return render_template("admin/requests.html", company=company, pending=companies.pending_requests(company))
+    q = paging.search_text()
+    # The requesters come with the requests (one statement, not one per request).
+    query = (select(AccessRequest).join(AccessRequest.user).options(contains_eager(AccessRequest.user))
+             .where(AccessRequest.company_id == company.id, AccessRequest.status == RequestStatus.PENDING))
+    if q:
+        query = query.where(_person_search(q))
+    page = paging.keyset_page(query, (AccessRequest.created_at, AccessRequest.id), lambda r: [r.created_at, r.id])
+    return render_template("admin/requests.html", company=company, page=page, q=q)
 
 
 @bp.get("/companies/<company_id>/requests/<request_id>")
@@ -301,10 +371,14 @@ def reject(user: User, company: Company, request_id: str) -> ResponseReturnValue
     return redirect(_members_page(company))
 
 
+ALLOWED_IPS_MAX = 4000  # characters: MAX_ENTRIES networks of the longest form, with separators
+
+
 class InviteForm(Form):
     email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     role = SelectField(_l("Role"), validators=[DataRequired()], validate_choice=False)
     branch = StringField(_l("Branch"), validators=[Optional(), Length(max=companies.BRANCH_MAX)])
+    allowed_ips = TextAreaField(_l("Allowed addresses"), validators=[Optional(), Length(max=ALLOWED_IPS_MAX)])
 
 
 def _require_invitations() -> None:
@@ -325,8 +399,14 @@ def _invitation_of(company: Company, invitation_id: int) -> Invitation:
 def _invite_page(company: Company, form: InviteForm, error: str | None = None,
                  status: int = 200) -> ResponseReturnValue:
     _require_invitations()
+    q = paging.search_text()
+    query = select(Invitation).where(Invitation.company_id == company.id, Invitation.accepted_at.is_(None),
+                                     Invitation.revoked_at.is_(None), Invitation.expires_at > utcnow())
+    if q:
+        query = query.where(Invitation.email.like(paging.prefix_pattern(q), escape="\\"))
+    page = paging.keyset_page(query, (Invitation.id,), lambda i: [i.id])
     return render_template("admin/invite.html", company=company, form=form, role_choices=_role_choices(),
-                           pending=invitations.pending_for(company), error=error), status
+                           page=page, q=q, error=error), status
 
 
 @bp.route("/companies/<company_id>/invite", methods=["GET", "POST"])
@@ -342,7 +422,7 @@ def invite(user: User, company: Company) -> ResponseReturnValue:
         # Checked here as well, for the admin's wording: invitations.invite names every role, for the CLI.
         companies.check_role(form.role.data)
         invitations.invite(company, form.email.data, form.role.data, branch=form.branch.data, actor=user,
-                           locale=current_language())
+                           locale=current_language(), allowed_ips=form.allowed_ips.data)
     except (companies.CompanyError, invitations.InvitationError) as exc:
         db.session.rollback()
         return _invite_page(company, form, str(exc), 400)
@@ -369,3 +449,118 @@ def resend_invitation(user: User, company: Company, invitation_id: int) -> Respo
 @company_admin
 def revoke_invitation(user: User, company: Company, invitation_id: int) -> ResponseReturnValue:
     return _invitation_change(user, company, invitation_id, invitations.revoke, _("The invitation was withdrawn."))
+
+
+# A member's page: their restrictions (addresses, branch) and their API keys.
+
+
+class RestrictionsForm(Form):
+    allowed_ips = TextAreaField(_l("Allowed addresses"), validators=[Optional(), Length(max=ALLOWED_IPS_MAX)])
+    branch = StringField(_l("Branch"), validators=[Optional(), Length(max=companies.BRANCH_MAX)])
+
+
+class ApiKeyForm(Form):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=api_keys.NAME_MAX)])
+    scope = SelectMultipleField(_l("Scope"), validators=[DataRequired()], validate_choice=False)
+    ttl_days = StringField(_l("Valid for (days)"), validators=[Optional(), Length(max=5)])
+
+
+def _member_page(company: Company, membership: Membership) -> str:
+    return url_for("admin_companies.member", company_id=company.public_id, user_id=membership.user.public_id)
+
+
+def _render_member(company: Company, membership: Membership, *, restrictions_form: RestrictionsForm | None = None,
+                   key_form: ApiKeyForm | None = None, error: str | None = None, new_key: str | None = None,
+                   status: int = 200) -> ResponseReturnValue:
+    restrictions_form = restrictions_form or RestrictionsForm(
+        formdata=None, allowed_ips="\n".join(membership.allowed_networks), branch=membership.branch or "")
+    config = current_app.config["IDP"].api_keys
+    key_form = key_form or ApiKeyForm(formdata=None, scope=list(config.scopes[:1]),
+                                      ttl_days=str(config.default_ttl_days))
+    response = make_response(render_template(
+        "admin/member.html", company=company, membership=membership, restrictions_form=restrictions_form,
+        key_form=key_form, keys=api_keys.keys_of(membership.user, company), scopes=config.scopes,
+        max_ttl_days=config.max_ttl_days, error=error, new_key=new_key, now=utcnow(),
+        role_choices=_role_choices()), status)
+    if new_key is not None:
+        # The key is in this page only: no cache may keep it.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/companies/<company_id>/members/<user_id>")
+@company_admin
+def member(user: User, company: Company, user_id: str) -> ResponseReturnValue:
+    return _render_member(company, _member_of(company, user_id))
+
+
+@bp.post("/companies/<company_id>/members/<user_id>/restrictions")
+@company_admin
+def set_restrictions(user: User, company: Company, user_id: str) -> ResponseReturnValue:
+    membership = _member_of(company, user_id)
+    form = RestrictionsForm()
+    if not form.validate_on_submit():
+        return _render_member(company, membership, restrictions_form=form,
+                              error=_problem(form, _("The form was not filled in correctly.")), status=400)
+    try:
+        restrictions.set_restrictions(membership, user, form.allowed_ips.data, form.branch.data)
+    except companies.CompanyError as exc:
+        db.session.rollback()
+        return _render_member(company, membership, restrictions_form=form, error=str(exc), status=400)
+    flash(_("The allowed addresses and the branch were saved."), "success")
+    return redirect(_member_page(company, membership))
+
+
+@bp.route("/companies/<company_id>/members/<user_id>/api-keys", methods=["GET", "POST"])
+@company_admin
+def member_api_keys(user: User, company: Company, user_id: str) -> ResponseReturnValue:
+    membership = _member_of(company, user_id)
+    if request.method != "POST":
+        return redirect(_member_page(company, membership) + "#api-keys")
+    form = ApiKeyForm()
+    if not form.validate_on_submit():
+        return _render_member(company, membership, key_form=form,
+                              error=_problem(form, _("Give the key a name and choose at least one scope.")),
+                              status=400)
+    try:
+        _key, raw = api_keys.issue(membership.user, company, user, form.name.data, form.scope.data, form.ttl_days.data)
+    except api_keys.ApiKeyError as exc:
+        db.session.rollback()
+        return _render_member(company, membership, key_form=form, error=str(exc), status=400)
+    return _render_member(company, membership, new_key=raw)
+
+
+def _key_of(company: Company, membership: Membership, key_id: str) -> ApiKey:
+    found = api_keys.find_key(membership.user, key_id, company)
+    if found is None:
+        raise not_found()
+    return found
+
+
+@bp.route("/companies/<company_id>/members/<user_id>/api-keys/<key_id>/revoke", methods=["GET", "POST"])
+@company_admin
+def revoke_api_key(user: User, company: Company, user_id: str, key_id: str) -> ResponseReturnValue:
+    membership = _member_of(company, user_id)
+    key = _key_of(company, membership, key_id)
+    back = _member_page(company, membership) + "#api-keys"
+    if request.method == "POST":
+        form = ConfirmedForm()
+        if form.validate_on_submit():
+            try:
+                api_keys.revoke(key, user)
+            except api_keys.ApiKeyError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+            else:
+                flash(_("The key %(name)s was revoked.", name=key.name), "success")
+            return redirect(back)
+        if form.csrf_token.errors:
+            return _invalid(back)
+    person = _person(membership)
+    return render_template(
+        "admin/confirm.html", action=request.path, cancel=back,
+        title=_("Revoke the key %(name)s?", name=key.name),
+        explanation=_("The program using the key %(name)s (%(prefix)s…) of %(person)s can no longer obtain access "
+                      "tokens with it, from now on. This cannot be undone: issue a new key if it is needed again.",
+                      name=key.name, prefix=key.prefix, person=person),
+        button=_("Revoke the key %(name)s", name=key.name))

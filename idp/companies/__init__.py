@@ -31,6 +31,7 @@ from idp.models.base import utcnow
 from idp.models.companies import MembershipStatus
 from idp.models.requests import RequestStatus, decide_pending
 from idp.models.users import UserStatus
+from idp.security import api_keys
 from idp.text import has_control_characters
 
 REMIND_INTERVAL = timedelta(days=1)
@@ -47,7 +48,9 @@ class CompanyError(Exception):
 
 # Built once: every sign-in and token with company claims runs it.
 _ACTIVE_MEMBERSHIPS = (
-    select(Membership).join(Company, Membership.company_id == Company.id)
+    # The companies come with the rows (contains_eager): the claims, the picker and /tools read each
+    # one's name and identifiers, which would otherwise be one more SELECT per company.
+    select(Membership).join(Company, Membership.company_id == Company.id).options(contains_eager(Membership.company))
     .where(Membership.user_id == bindparam("user_id"), Membership.status == MembershipStatus.ACTIVE,
            Company.active.is_(True))
     .order_by(Company.name, Company.id)
@@ -184,7 +187,9 @@ def check_role(role: str | None) -> str:
     return role
 
 
-def check_branch(branch: str | None) -> str | None:
+def check_branch(branch: str | None, company: Company | None = None) -> str | None:
+    """The branch as stored (None for none). Where the directory names the company's branches
+    (`Company.branches`), a branch must be one of them; otherwise it is free text."""
     branch = (branch or "").strip()
     if len(branch) > BRANCH_MAX:
         raise CompanyError(_("The branch name is too long."))
@@ -192,6 +197,8 @@ def check_branch(branch: str | None) -> str | None:
     # travels in the company_branch claim, which header-based portals turn into a header.
     if has_control_characters(branch):
         raise CompanyError(_("The branch name may not contain control characters (line breaks, tabs...)."))
+    if branch and company is not None and company.branch_names and branch not in company.branch_names:
+        raise CompanyError(_("Choose one of the branches of %(company)s.", company=company.name))
     return branch or None
 
 
@@ -233,7 +240,8 @@ def pending_request(user: User, company: Company) -> AccessRequest | None:
 
 
 def grant_membership(user: User, company: Company, role: str, branch: str | None = None, *,
-                     first_admin: bool = False, keep_existing: bool = False) -> tuple[Membership, bool]:
+                     first_admin: bool = False, keep_existing: bool = False,
+                     allowed_ips: str | None = None) -> tuple[Membership, bool]:
     """Make `user` an active member of `company` with `role` and `branch`; the caller audits and commits.
 
     Returns the membership and whether it is new. Under the company lock, so a membership made
@@ -245,6 +253,9 @@ def grant_membership(user: User, company: Company, role: str, branch: str | None
     No grant gives administration back: a deactivated membership that becomes active again gets
     exactly the role and branch of this grant and no admin flag (only `set_admin` grants it),
     while an active admin stays one (a late grant demotes no one, and the last admin stays).
+
+    `allowed_ips` (an invitation's) restricts a new membership, or one that had no restriction;
+    a membership already restricted keeps its own: no grant loosens an address restriction.
     """
     lock_company(company)
     membership = existing_membership(user, company)
@@ -259,8 +270,13 @@ def grant_membership(user: User, company: Company, role: str, branch: str | None
             _access_changed(user)
         membership.is_admin = was_active and membership.is_admin
         membership.role, membership.branch, membership.status = role, branch, MembershipStatus.ACTIVE
+        if allowed_ips and not membership.allowed_ips:
+            membership.allowed_ips = allowed_ips
+            if was_active:
+                _access_changed(user)  # refresh families keep the addresses they began with
     else:
         membership = Membership(user_id=user.id, company_id=company.id, role=role, branch=branch,
+                                allowed_ips=allowed_ips or None,
                                 is_admin=first_admin and not active_admins(company), status=MembershipStatus.ACTIVE)
         db.session.add(membership)
     try:
@@ -369,7 +385,7 @@ def withdraw(request: AccessRequest, user: User) -> None:
 def approve(request: AccessRequest, actor: User, role: str, branch: str | None = None) -> Membership:
     """Grant the requested access with `role`; the requester is told by email."""
     role = check_role(role)
-    branch = check_branch(branch)
+    branch = check_branch(branch, request.company)
     if not decide_pending(request, RequestStatus.APPROVED, actor.id, role=role, branch=branch):
         raise CompanyError(_("This request was already decided."))
     membership = grant_membership(request.user, request.company, role, branch)[0]
@@ -414,7 +430,7 @@ def _access_changed(user: User) -> None:
 
 def change_role(membership: Membership, actor: User, role: str, branch: str | None) -> None:
     role = check_role(role)
-    branch = check_branch(branch)
+    branch = check_branch(branch, membership.company)
     before = (membership.role, membership.branch)
     membership.role, membership.branch = role, branch
     audit.record("membership.role_changed", user=membership.user, actor=actor, company=membership.company,
@@ -445,6 +461,7 @@ def deactivate(membership: Membership, actor: User) -> None:
     membership.status, membership.is_admin = MembershipStatus.DISABLED, False
     audit.record("membership.deactivated", user=membership.user, actor=actor, company=membership.company,
                  admin_revoked=was_admin)
+    api_keys.void_keys(membership.user, membership.company, actor, reason="membership_deactivated")
     _access_changed(membership.user)
     db.session.commit()
 
@@ -463,5 +480,6 @@ def remove(membership: Membership, actor: User) -> None:
     user, company = membership.user, membership.company
     db.session.delete(membership)
     audit.record("membership.removed", user=user, actor=actor, company=company)
+    api_keys.void_keys(user, company, actor, reason="membership_removed")
     _access_changed(user)
     db.session.commit()

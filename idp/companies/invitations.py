@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from idp import audit, companies
 from idp.accounts import AccountError, check_email, links
+from idp.companies import restrictions
 from idp.extensions import db
 from idp.mail import queue_email
 from idp.models import Company, Invitation, Membership, User
@@ -51,8 +52,11 @@ def _send(invitation: Invitation, raw: str) -> None:
 
 
 def invite(company: Company, email: str, role: str, branch: str | None = None, actor: User | None = None,
-           locale: str | None = None) -> Invitation:
+           locale: str | None = None, allowed_ips: str | None = None) -> Invitation:
     """Invite `email` to `company` with `role`; the email goes out when the caller commits.
+
+    `branch` must be one of the company's branches (where the directory names them); `allowed_ips`
+    (as typed: one per line or comma-separated) restricts the membership the invitation makes.
 
     An earlier pending invitation of the same address to the same company is revoked: only the
     latest one works.
@@ -61,7 +65,8 @@ def invite(company: Company, email: str, role: str, branch: str | None = None, a
         raise InvitationError(_("Invitations need the invitation flow in the configuration."))
     _check_role(role)
     try:
-        branch = companies.check_branch(branch)
+        branch = companies.check_branch(branch, company)
+        networks = restrictions.check_allowed_ips(allowed_ips)
     except companies.CompanyError as exc:
         raise InvitationError(str(exc)) from None
     try:
@@ -79,13 +84,13 @@ def invite(company: Company, email: str, role: str, branch: str | None = None, a
     for earlier in pending_for(company, address):
         earlier.revoked_at = utcnow()
     invitation = Invitation(company=company, email=address, role=role, branch=branch, locale=locale,
-                            invited_by=actor, token_hash="")
+                            allowed_ips=",".join(networks) or None, invited_by=actor, token_hash="")
     raw = _new_token(invitation)
     db.session.add(invitation)
     db.session.flush()
     _send(invitation, raw)
     audit.record("invitation.sent", actor=actor, company=company, invitation=invitation.id, role=role,
-                 branch=invitation.branch, email=address)
+                 branch=invitation.branch, allowed_ips=networks, email=address)
     return invitation
 
 
@@ -156,7 +161,8 @@ def accept(invitation: Invitation, user: User) -> Membership:
     if result.rowcount != 1:
         raise InvitationError(_("This invitation is no longer valid."))
     try:
-        membership = companies.grant_membership(user, invitation.company, invitation.role, invitation.branch)[0]
+        membership = companies.grant_membership(user, invitation.company, invitation.role, invitation.branch,
+                                                allowed_ips=invitation.allowed_ips)[0]
     except companies.CompanyError as exc:
         raise InvitationError(str(exc)) from None
     audit.record("invitation.accepted", user=user, company=invitation.company, invitation=invitation.id,

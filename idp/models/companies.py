@@ -7,7 +7,7 @@ import hmac
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.extensions import db
@@ -31,6 +31,12 @@ def hash_member_code(code: str) -> str:
 
 class Company(db.Model):
     __tablename__ = "companies"
+    # The operators' search by the start of a name or an identifier, in any case (see User).
+    __table_args__ = (
+        Index("ix_companies_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+        Index("ix_companies_external_id_trgm", "external_id", postgresql_using="gin",
+              postgresql_ops={"external_id": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
@@ -44,6 +50,9 @@ class Company(db.Model):
     # The member code is a shared secret: only its hash is kept, compared in constant time.
     member_code_hash: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The company's branches from the directory's `branches` column ("MTL;QC"): a member's branch is
+    # one of them. Empty: the directory names none, and the branch stays free text.
+    branches: Mapped[str | None] = mapped_column(Text)
     # Bumped by every change to who administers the company: the UPDATE takes the row lock
     # (idp.companies.lock_company), so "first joiner becomes admin" and "the last admin stays"
     # are decided one at a time on SQLite and PostgreSQL alike.
@@ -52,6 +61,10 @@ class Company(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     memberships = relationship("Membership", back_populates="company", cascade="all, delete-orphan")
+
+    @property
+    def branch_names(self) -> list[str]:
+        return [name for name in (self.branches or "").split(";") if name]
 
     def set_member_code(self, code: str | None) -> None:
         self.member_code_hash = hash_member_code(code) if code else None
@@ -78,7 +91,7 @@ class Membership(db.Model):
     role: Mapped[str] = mapped_column(String(64))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     branch: Mapped[str | None] = mapped_column(String(100))
-    # Comma-separated CIDRs; empty means no restriction.
+    # Comma-separated networks in canonical form (idp.security.restrictions); empty: no restriction.
     allowed_ips: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=MembershipStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -90,3 +103,7 @@ class Membership(db.Model):
     @property
     def is_active(self) -> bool:
         return self.status == MembershipStatus.ACTIVE
+
+    @property
+    def allowed_networks(self) -> list[str]:
+        return [item for item in (self.allowed_ips or "").split(",") if item]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.extensions import db
@@ -19,6 +19,7 @@ class Invitation(db.Model):
     email: Mapped[str] = mapped_column(String(254), index=True)  # normalised, as User.email
     role: Mapped[str] = mapped_column(String(64))
     branch: Mapped[str | None] = mapped_column(String(100))
+    allowed_ips: Mapped[str | None] = mapped_column(Text)  # as Membership.allowed_ips, carried into it
     locale: Mapped[str | None] = mapped_column(String(8))  # the language of the emails
     invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # SHA-256 of the emailed token; resending replaces it, so an older email stops working.

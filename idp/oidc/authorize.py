@@ -37,13 +37,14 @@ from werkzeug.wrappers import Response
 from idp import pipeline
 from idp.accounts import auth
 from idp.accounts.links import hash_token
-from idp.companies import active_memberships, chosen_company_id
+from idp.companies import active_memberships, chosen_company_id, restrictions
 from idp.config import AuthorizeConfig
 from idp.extensions import csrf, limiter
 from idp.oidc.claims import CLAIMS_TARGETS, parse_claims_request, requested_claim_names, scopes_of_claims
 from idp.oidc.clients import query_client
 from idp.oidc.tokens import Principal, verify_id_token_hint
 from idp.pipeline import CONSENT_SCOPES, Interaction
+from idp.security.restrictions import address_allowed
 from idp.web.errors import error_response
 
 bp = Blueprint("oidc", __name__)
@@ -297,9 +298,17 @@ def _continue(interaction: Interaction) -> ResponseReturnValue:
     interaction.user = auth.current_user()
     interaction.client = current_app.config["IDP"].client(interaction.client_id)
     interaction.now = int(time.time())
+    interaction.address = request.remote_addr
     if interaction.client is None:
         pipeline.finish(interaction.uid)
         return error_response(400, None, "invalid_client")
+    if not address_allowed(interaction.address, interaction.client.allowed_networks):
+        # clients[].allowed_networks, the security team's rule: this portal only from its networks.
+        pipeline.finish(interaction.uid)
+        if "none" in interaction.prompts:
+            return _to_client(AccessDeniedError(redirect_uri=redirect_uri, state=state))
+        return error_response(403, _("This application can be used only from the networks its owner has allowed. "
+                                     "Please connect from one of them, or ask your IT department."), "access_denied")
 
     for step_name, proof in interaction.done.items():
         if isinstance(proof, dict) and proof.get("denied"):
@@ -339,11 +348,10 @@ def _issue_code(interaction: Interaction) -> ResponseReturnValue:
             claims_request = parse_claims_request(params["claims"])
         except ValueError:
             claims_request = None  # checked when the request came in
+    company_id = company.get("company_id") or chosen_company_id(interaction, active_memberships(interaction.user))
     principal = Principal(user=interaction.user, auth_time=facts.auth_time, amr=list(facts.amr), sid=facts.sid,
-                          company_id=company.get("company_id")
-                          or chosen_company_id(interaction, active_memberships(interaction.user)),
-                          nonce=params.get("nonce"),
-                          claims_request=claims_request)
+                          company_id=company_id, nonce=params.get("nonce"), claims_request=claims_request,
+                          allowed_ips=restrictions.allowed_ips_of(interaction.user, company_id))
     server = _server()
     oauth_request = StoredRequest(params)
     oauth_request.user = principal

@@ -128,26 +128,33 @@ def _attempt(uri: str, token: str) -> tuple[str | None, Exception | None]:
         return error, None if isinstance(exc, (urllib.error.URLError, OSError)) else exc
 
 
-def deliver_due(limit: int = 20) -> int:
-    """Deliver the logout tokens that are due; returns how many succeeded."""
+def _due(now: datetime) -> tuple[Any, ...]:
+    return (BackchannelDelivery.delivered_at.is_(None), BackchannelDelivery.failed_at.is_(None),
+            BackchannelDelivery.next_attempt_at <= now)
+
+
+def claim_next() -> BackchannelDelivery | None:
+    """Claim the next due logout token (one statement, committed): its next attempt moves CLAIM_SECONDS
+    ahead, so no other sender posts it meanwhile. FOR UPDATE SKIP LOCKED on PostgreSQL: senders of
+    several nodes never wait for each other nor take the same row."""
     now = datetime.now(UTC)
-    rows = db.session.execute(
-        db.select(BackchannelDelivery)
-        .where(BackchannelDelivery.delivered_at.is_(None), BackchannelDelivery.failed_at.is_(None),
-               BackchannelDelivery.next_attempt_at <= now)
-        .order_by(BackchannelDelivery.id).limit(limit)
-    ).scalars().all()
+    candidate = (db.select(BackchannelDelivery.id).where(*_due(now)).order_by(BackchannelDelivery.id).limit(1)
+                 .with_for_update(skip_locked=True).scalar_subquery())
+    claimed = db.session.execute(
+        update(BackchannelDelivery).where(BackchannelDelivery.id == candidate, *_due(now))
+        .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS)).returning(BackchannelDelivery.id)
+    ).scalar_one_or_none()
+    db.session.commit()
+    return None if claimed is None else db.session.get(BackchannelDelivery, claimed)
+
+
+def deliver_due(limit: int = 20) -> int:
+    """Deliver the logout tokens that are due, at most `limit`; returns how many succeeded."""
     delivered = 0
-    for row in rows:
-        # Claim the row first (one UPDATE): with several serving processes only one posts it.
-        claimed = db.session.execute(
-            update(BackchannelDelivery)
-            .where(BackchannelDelivery.id == row.id, BackchannelDelivery.next_attempt_at == row.next_attempt_at)
-            .values(next_attempt_at=datetime.now(UTC) + timedelta(seconds=CLAIM_SECONDS))
-        ).rowcount
-        db.session.commit()
-        if claimed != 1:
-            continue
+    for _ in range(limit):
+        row = claim_next()
+        if row is None:
+            break
         error, unexpected = _attempt(row.uri, row.logout_token)
         row.attempts += 1
         if error is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from idp.companies import active_memberships
 from idp.models import Membership, User
+from idp.security.mfa.policy import ACR_MFA, has_second_factor
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": ("name", "given_name", "family_name", "preferred_username", "locale", "updated_at"),
@@ -25,15 +26,12 @@ CLAIMS_SUPPORTED = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "ac
                     *(claim for claims in SCOPE_CLAIMS.values() for claim in claims))
 
 ACR_PASSWORD = "urn:portail:acr:pwd"  # noqa: S105 - one factor, not a secret
-ACR_MFA = "urn:portail:acr:mfa"  # two factors or more
 ACR_VALUES = (ACR_PASSWORD, ACR_MFA)
 
 
 def acr_for(amr: list[str] | tuple[str, ...]) -> str:
     """The acr a sign-in earned, from its methods (amr): truthful, never what was asked."""
-    factors = {"pwd"} & set(amr)
-    second = {"otp", "hwk", "swk", "mfa"} & set(amr)
-    return ACR_MFA if (factors and second) or "mfa" in amr else ACR_PASSWORD
+    return ACR_MFA if has_second_factor(amr) else ACR_PASSWORD
 
 
 def _standard(user: User, names: set[str]) -> dict[str, Any]:

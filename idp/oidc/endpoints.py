@@ -9,7 +9,9 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import ServiceUnavailable
 
+from idp import metrics
 from idp.companies import active_memberships, find_membership
+from idp.config import TOKEN_EXCHANGE
 from idp.extensions import db
 from idp.models import Membership, User
 from idp.oidc import tokens
@@ -44,6 +46,7 @@ def token() -> ResponseReturnValue:
     """
     response = _server().create_token_response(token_request(request))
     finish_grant(response.status_code)
+    metrics.count_token(response.status_code, request.values.get("grant_type"))
     return response
 
 
@@ -118,7 +121,13 @@ def userinfo() -> ResponseReturnValue:
         return _bearer_error("invalid_token", 401, "The access token is invalid, expired or revoked.")
     memberships = active_memberships(user)
     company = _company_public_id(memberships, claims.get("company_id"))
-    response = jsonify(user_claims(user, scopes, company, _requested_claims(claims), lambda: memberships))
+    answer = user_claims(user, scopes, company, _requested_claims(claims), lambda: memberships)
+    # How the person signed in, as the access token (ours, signed) carries it: what a resource
+    # server reads to decide on a step-up.
+    for name in ("amr", "acr", "auth_time"):
+        if name in claims:
+            answer[name] = claims[name]
+    response = jsonify(answer)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -164,7 +173,7 @@ def discovery_document() -> dict[str, Any]:
         "scopes_supported": list(SCOPES_SUPPORTED),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

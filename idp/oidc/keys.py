@@ -8,9 +8,7 @@ for a newer set at most every RELOAD_SECONDS (another process may have rotated).
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import secrets
 import threading
 import time
@@ -18,36 +16,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app
 from joserfc.jwk import ECKey, RSAKey
 
 from idp.extensions import db
 from idp.models.oidc import SigningKey
+from idp.security.sealing import seal, unseal
 
 ALGORITHMS = ("RS256", "ES256")
 RELOAD_SECONDS = 30.0
 
 
-def _cipher(secret_key: str) -> AESGCM:
-    # A key of its own for the signing keys, derived from the application secret (HKDF).
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"idp signing keys").derive(
-        secret_key.encode()
-    )
-    return AESGCM(derived)
+SEALING_PURPOSE = b"idp signing keys"  # a key of its own for the signing keys (idp.security.sealing)
 
 
 def _encrypt(secret_key: str, data: dict[str, Any], kid: str) -> str:
-    nonce = os.urandom(12)
-    sealed = _cipher(secret_key).encrypt(nonce, json.dumps(data).encode(), kid.encode())
-    return base64.urlsafe_b64encode(nonce + sealed).decode()
+    return seal(secret_key, SEALING_PURPOSE, json.dumps(data).encode(), kid.encode())
 
 
 def _decrypt(secret_key: str, blob: str, kid: str) -> dict[str, Any]:
-    raw = base64.urlsafe_b64decode(blob.encode())
-    return json.loads(_cipher(secret_key).decrypt(raw[:12], raw[12:], kid.encode()))
+    return json.loads(unseal(secret_key, SEALING_PURPOSE, blob, kid.encode()))
 
 
 def _generate(alg: str) -> RSAKey | ECKey:

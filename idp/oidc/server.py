@@ -6,7 +6,16 @@ import time
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Error, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    OAuth2Request,
+    UnauthorizedClientError,
+    grants,
+)
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -18,12 +27,17 @@ from flask import Flask, current_app, has_request_context
 from flask import request as flask_request
 
 from idp import audit
+from idp.companies import restrictions
+from idp.config import TOKEN_EXCHANGE
 from idp.extensions import db
 from idp.models import User
 from idp.oidc import tokens
-from idp.oidc.claims import releasable_claim_names, requested_claim_names, user_claims
+from idp.oidc.claims import company_claims, releasable_claim_names, requested_claim_names, user_claims
 from idp.oidc.clients import check_basic_authorization, query_client
 from idp.oidc.tokens import Principal, RefreshCredential
+from idp.security import api_keys
+from idp.security.mfa.policy import has_second_factor, required_by_policy
+from idp.security.restrictions import address_allowed
 from idp.security.throttling import CLIENT_AUTH_CLIENT, ClientAuthThrottle
 from idp.store import put_json, take_json
 
@@ -93,6 +107,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "code_challenge_method": payload.get("code_challenge_method"),
             "family_id": principal.family_id,
             "jti": principal.jti,
+            "allowed_ips": principal.allowed_ips,
         }
         put_json(CODE_KEY + tokens.hash_token(code), data, _config().tokens.code_ttl_seconds)
 
@@ -127,7 +142,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return Principal(user=user, auth_time=data.get("auth_time"), amr=list(data.get("amr") or []),
                          sid=data.get("sid"), company_id=data.get("company_id"), family_id=data["family_id"],
                          jti=data["jti"], nonce=data.get("nonce"), claims_request=claims_request,
-                         userinfo_claims=sorted(userinfo))
+                         userinfo_claims=sorted(userinfo), allowed_ips=data.get("allowed_ips"))
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -139,7 +154,23 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, refresh_token: RefreshCredential) -> Principal | None:
         user = tokens.grant_user(refresh_token.row.user_id)
-        return refresh_token.principal(user) if user is not None else None
+        if user is None:
+            return None
+        principal = refresh_token.principal(user)
+        if restrictions.address_refused(user, principal.company_id, _address(self.request), principal.allowed_ips):
+            # The member's allowed_ips for the family's company: the token is left unused (the claim
+            # is rolled back), so that it still works from an allowed address.
+            _refuse("refresh_token.address_refused", self.request, user=user, client_id=refresh_token.row.client_id)
+            raise InvalidGrantError("The refresh token may not be used from this address.")
+        config = _config()
+        if (config.mfa.required_for and not has_second_factor(principal.amr)
+                and required_by_policy(config, user, principal.memberships, principal.company_id,
+                                       refresh_token.row.client_id)):
+            # The policy changed since this sign-in: it now asks for a second factor the sign-in did
+            # not prove. The person signs in again (and the token is left unused, as above).
+            _refuse("refresh_token.mfa_required", self.request, user=user, client_id=refresh_token.row.client_id)
+            raise InvalidGrantError("This sign-in needs a second factor: sign in again.")
+        return principal
 
     def revoke_old_credential(self, refresh_token: RefreshCredential) -> None:
         return None  # rotated when it was claimed
@@ -147,6 +178,110 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - RFC 8693 section 3
+
+
+def _address(request: OAuth2Request) -> str | None:
+    """The client's address. The early token path has no request context: its request carries the
+    address (idp.oidc.token_request.TokenRequest); the others are Authlib's Flask requests."""
+    address = getattr(request, "remote_addr", None)
+    if address is None and has_request_context():
+        address = flask_request.remote_addr
+    return address
+
+
+def _refuse(event: str, request: OAuth2Request, **details: Any) -> None:
+    """Audit a refused grant now: an error answer commits nothing, and what the request had begun
+    (a refresh token's rotation) is rolled back first, so the audit row is all that is kept."""
+    db.session.rollback()
+    audit.record(event, ip=_address(request), user_agent=request.headers.get("User-Agent"), **details)
+    db.session.commit()
+
+
+class ApiKeyThrottledError(InvalidGrantError):
+    """A key exchanged more often than throttling.api_key_per_key allows: 429 with Retry-After,
+    as for a throttled client (see ClientThrottledError)."""
+
+    status_code = 429
+    description = "Too many exchanges of this API key. Reuse the access token until it expires."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
+class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
+    """RFC 8693 token exchange of a REST API key (DESIGN.md "REST API keys") for a short-lived
+    RFC 9068 access token of the key's user in the key's company; never a refresh token.
+
+    Any refusal of the key itself (unknown, revoked, expired, a disabled user, an inactive
+    membership, an address outside the member's allowed_ips) is `invalid_grant` (RFC 6749
+    section 5.2), one answer for all, so the error tells a key's holder nothing about the account.
+    """
+
+    GRANT_TYPE = TOKEN_EXCHANGE
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
+
+    def validate_token_request(self) -> None:
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError(f"The client may not use the grant type '{self.GRANT_TYPE}'.")
+        self.request.client = client
+        payload = self.request.payload.data
+        # RFC 8693 section 2.1: subject_token and subject_token_type are required; only keys are
+        # exchanged here, for access tokens, and no actor token is taken (no delegation).
+        if not payload.get("subject_token"):
+            raise InvalidRequestError("Missing 'subject_token'.")
+        if payload.get("subject_token_type") != api_keys.TOKEN_TYPE:
+            raise InvalidRequestError(f"'subject_token_type' must be '{api_keys.TOKEN_TYPE}'.")
+        if payload.get("requested_token_type") not in (None, ACCESS_TOKEN_TYPE):
+            raise InvalidRequestError(f"'requested_token_type' must be '{ACCESS_TOKEN_TYPE}'.")
+        if payload.get("actor_token") or payload.get("actor_token_type"):
+            raise InvalidRequestError("Actor tokens are not supported.")
+        address = _address(self.request)
+        key = api_keys.find_presented(payload["subject_token"])
+        if key is not None:
+            limit = api_keys.use_limit(key)
+            if not limit.spend():
+                if limit.once_per_window("audit"):
+                    _refuse("api_key.throttled", self.request, user=key.user, company=key.company, key=key.public_id,
+                            client_id=client.get_client_id())
+                raise ApiKeyThrottledError(limit.seconds_left())
+        usable = api_keys.refusal(key, address)
+        if isinstance(usable, str):
+            _refuse("api_key.refused", self.request, user=key.user if key else None,
+                    company=key.company if key else None, key=key.public_id if key else None, reason=usable,
+                    client_id=client.get_client_id())
+            raise InvalidGrantError("The API key is not valid.")
+        granted = usable.key.scope.split()
+        asked = (self.request.payload.scope or "").split()
+        if any(scope not in granted for scope in asked):
+            raise InvalidScopeError("The API key does not grant this scope.")
+        self.usable = usable
+        self.scope = " ".join(scope for scope in granted if not asked or scope in asked)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        usable, client = self.usable, self.request.client
+        ttl = _config().tokens.access_token_ttl_seconds
+        principal = Principal(user=usable.user, company_id=usable.membership.company.public_id)
+        claims = tokens.access_token_claims(client.get_client_id(), self.scope, principal, ttl)
+        # The company claims of the key's membership alone, whatever the scope: a key acts for one company.
+        claims.update(company_claims(usable.user, principal.company_id, [usable.membership]))
+        claims["api_key"] = usable.key.public_id
+        token = {"access_token": tokens.sign(claims, "RS256", "at+jwt"), "issued_token_type": ACCESS_TOKEN_TYPE,
+                 "token_type": "Bearer", "expires_in": ttl, "scope": self.scope}
+        address = _address(self.request)
+        api_keys.record_use(usable.key, address)
+        audit.record("api_key.used", ip=address, user_agent=self.request.headers.get("User-Agent"),
+                     user=usable.user, company=usable.membership.company, key=usable.key.public_id,
+                     client_id=client.get_client_id(), jti=claims["jti"])
+        # Committed by the token endpoint once the answer is built (idp.oidc.endpoints.finish_grant).
+        return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
 class IdToken(OpenIDCode):
@@ -276,6 +411,9 @@ class Introspection(IntrospectionEndpoint):
             user = db.session.execute(db.select(User).where(User.public_id == claims.get("sub"))).scalar_one_or_none()
             if user is None or not user.is_active:
                 return {"active": False}
+        if "api_key" in claims and not api_keys.still_usable(claims["api_key"]):
+            # A revoked key, or a deactivated membership: its tokens end there too.
+            return {"active": False}
         return {"active": True, "token_type": "Bearer", **claims}
 
 
@@ -325,11 +463,16 @@ class Server(AuthorizationServer):
                 attempt.record("client.locked_out", scope="client" if exhausted.scope == CLIENT_AUTH_CLIENT else "ip")
             raise ClientThrottledError(exhausted.seconds_left())
         try:
-            return super().authenticate_client(request, methods, endpoint)
+            client = super().authenticate_client(request, methods, endpoint)
         except InvalidClientError:
             throttle.count_failure()
             attempt.record("client.authentication_failed")
             raise
+        if not address_allowed(attempt.address, client.config.allowed_networks):
+            # clients[].allowed_networks: the security team's rule for this portal.
+            attempt.record("client.network_refused")
+            raise UnauthorizedClientError("The client may not be used from this network.")
+        return client
 
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> Any:
         response = super().handle_response(status_code, payload, headers)
@@ -381,12 +524,7 @@ class ClientAttempt:
         else:
             claimed = request.payload.client_id
             method = "client_secret_post" if request.form.get("client_secret") else "none"
-        # The early token path has no request context: its request carries the address
-        # (idp.oidc.token_request.TokenRequest); the others are Authlib's Flask requests.
-        address = getattr(request, "remote_addr", None)
-        if address is None and has_request_context():
-            address = flask_request.remote_addr
-        return cls(claimed or None, address, request.headers.get("User-Agent"), endpoint, method)
+        return cls(claimed or None, _address(request), request.headers.get("User-Agent"), endpoint, method)
 
     def record(self, event: str, **details: Any) -> None:
         """Audit (and log) the attempt at once: the request's answer is an error, which commits nothing.
@@ -416,6 +554,7 @@ def create_server(app: Flask) -> Server:
     server.register_grant(AuthorizationCodeGrant, [S256Challenge(required=True), IdToken(require_nonce=False)])
     server.register_grant(RefreshTokenGrant, [RefreshIdToken()])
     server.register_grant(ClientCredentialsGrant)
+    server.register_grant(TokenExchangeGrant)
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     server.register_extension(Issuer())

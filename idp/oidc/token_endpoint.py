@@ -23,6 +23,7 @@ from werkzeug.datastructures import EnvironHeaders, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
+from idp import metrics
 from idp.oidc.backchannel import ensure_sender
 from idp.oidc.endpoints import finish_grant
 from idp.oidc.token_request import TOKEN_PATH, TokenRequest, token_uri
@@ -78,6 +79,7 @@ class TokenEndpoint:
         request = TokenRequest(self.uri, EnvironHeaders(environ), MultiDict(), form, environ.get("REMOTE_ADDR"))
         status, payload, headers = self.app.extensions["idp.server"].token_answer(request)
         finish_grant(status)
+        metrics.count_token(status, form.get("grant_type"))
         # Authlib's answers are JSON, with Cache-Control: no-store and Pragma: no-cache already.
         data = (json.dumps(payload) if isinstance(payload, dict) else str(payload)).encode()
         headers = list(headers)

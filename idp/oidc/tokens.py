@@ -57,6 +57,10 @@ class Principal:
     nonce: str | None = None
     claims_request: dict[str, Any] | None = None
     userinfo_claims: list[str] = field(default_factory=list)  # asked for under `claims.userinfo`, filtered
+    # The member's allowed_ips in company_id when the family began (None: not known, read from SQL).
+    # Any change to them revokes the member's refresh tokens, so the family's copy stays true
+    # and a refresh checks it without reading the membership.
+    allowed_ips: list[str] | None = None
 
     def get_user_id(self) -> str:
         return self.user.public_id
@@ -77,6 +81,8 @@ class Principal:
                                    "company_id": self.company_id}
         if self.userinfo_claims:
             context["userinfo_claims"] = self.userinfo_claims
+        if self.allowed_ips is not None:
+            context["allowed_ips"] = self.allowed_ips
         return context
 
 
@@ -277,7 +283,8 @@ class RefreshCredential:
         context = json.loads(self.row.context or "{}")
         return Principal(user=user, auth_time=context.get("auth_time"), amr=list(context.get("amr") or []),
                          sid=context.get("sid"), company_id=context.get("company_id"), family_id=self.row.family_id,
-                         userinfo_claims=[str(name) for name in context.get("userinfo_claims") or []])
+                         userinfo_claims=[str(name) for name in context.get("userinfo_claims") or []],
+                         allowed_ips=context.get("allowed_ips"))
 
 
 def find_refresh_token(raw: str) -> RefreshToken | None:

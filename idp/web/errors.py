@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from idp.extensions import db
 from idp.store import StoreUnavailableError
 
 log = logging.getLogger("idp.web.errors")
@@ -67,6 +68,8 @@ def init_app(app: Flask) -> None:
         original = getattr(exc, "original_exception", None)
         if original is not None and _is_store_outage(original):
             return store_down(StoreUnavailableError(str(original)))
+        if original is not None and _is_database_outage(original):
+            return unexpected(original)
         # Some errors carry their own page (e.g. the sign-in form under throttling).
         if exc.response is not None:
             return exc.response
@@ -77,6 +80,18 @@ def init_app(app: Flask) -> None:
     def unexpected(exc: Exception) -> ResponseReturnValue:
         if _is_store_outage(exc):
             return store_down(StoreUnavailableError(str(exc)))
+        if _is_database_outage(exc):
+            # A restart or failover of PostgreSQL: the transaction was rolled back whole, nothing
+            # was half written; the pool's pre-ping replaces the dead connections once it is back.
+            try:
+                db.session.rollback()
+            except Exception:  # the connection is gone; the pool drops it
+                log.debug("rollback after a database outage failed", exc_info=True)
+            log.error("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            # The page is drawn as for someone signed out: reading the signed-in user (the header, the
+            # language) would meet the same outage and turn this 503 into a 500.
+            g.current_user = None
+            return _retry_later(error_response(503))
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(InternalServerError.code)
 
@@ -102,3 +117,12 @@ def _is_store_outage(exc: BaseException) -> bool:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
         seen += 1
     return False
+
+
+def _is_database_outage(exc: BaseException) -> bool:
+    """The database cannot be reached (not a bug in a statement): the request is answered 503."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (OperationalError, InterfaceError))

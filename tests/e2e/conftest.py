@@ -26,12 +26,18 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 class LiveServer:
-    """One `idp serve` process; `url` is its base address."""
+    """One `idp serve` process; `url` is its base address.
 
-    def __init__(self, config_path: Path, port: int, log_path: Path, workers: int = 1) -> None:
+    It listens on 127.0.0.1 only; `host` is the name in its URL (and issuer): "localhost" where a
+    browser needs a domain, as WebAuthn does for its RP ID (Chromium refuses an IP address).
+    """
+
+    def __init__(self, config_path: Path, port: int, log_path: Path, workers: int = 1,
+                 host: str = "127.0.0.1") -> None:
         self.config_path = config_path
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.host = host
+        self.url = f"http://{host}:{port}"
         self.log_path = log_path
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
@@ -53,7 +59,8 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"idp serve exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                # The address it listens on: "localhost" may resolve to ::1 first.
+                if requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
                     return
             except (requests.ConnectionError, requests.Timeout):
                 pass  # still starting: a worker that is booting may accept and not answer yet
@@ -83,22 +90,25 @@ def live_server_factory(backend: Backend, tmp_path: Path) -> Iterator[Callable[.
 
     Servers made by one call share the configuration (and so the database and store prefix) of
     that call; pass `share=server` to start another process on the same configuration.
+    `host="localhost"` names the server (its URL and issuer) localhost instead of 127.0.0.1.
     """
     servers: list[LiveServer] = []
 
-    def start(share: LiveServer | None = None, workers: int = 1, **overrides: Any) -> LiveServer:
+    def start(share: LiveServer | None = None, workers: int = 1, host: str = "127.0.0.1",
+              **overrides: Any) -> LiveServer:
         port = free_port()
         if share is not None:
             config_path = share.config_path
+            host = share.host
         else:
-            document = base_config(backend, tmp_path, issuer=f"http://127.0.0.1:{port}", **overrides)
+            document = base_config(backend, tmp_path, issuer=f"http://{host}:{port}", **overrides)
             if "mail" not in overrides:
                 document["mail"] = {**document["mail"], "worker": True}  # the server's own sender
             config_path = write_config(tmp_path / f"idp-{port}.yaml", document)
             result = subprocess.run([IDP, "--config", str(config_path), "db", "upgrade"], capture_output=True,
                                     text=True, timeout=120, cwd=ROOT, check=False)
             assert result.returncode == 0, result.stderr
-        server = LiveServer(config_path, port, tmp_path / f"server-{port}.log", workers=workers)
+        server = LiveServer(config_path, port, tmp_path / f"server-{port}.log", workers=workers, host=host)
         server.start()
         servers.append(server)
         return server

@@ -7,6 +7,12 @@ a refused submission, the pages behind emailed links, a portal's sign-in steps, 
 admins' and the operators' pages, the error pages. One live server (on SQLite: the pages do not
 depend on the backend) serves both languages; each language gets people of its own, so that what
 one run changes (a request filed, an email changed) is the other's to do again.
+
+The pages are audited in groups (sign-in, sign-up, account, second factors, company admin, operator), one test per
+group and language, so that xdist spreads them over its workers. A group makes what its pages need
+(the access request a company admin reviews, the account request an operator reviews) and changes
+nothing another group needs: the groups run in any order, on any worker, and each worker starts
+(once, for the session) a server of its own.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ LANGUAGES = ["fr", "en"]
 ACCEPT = {"fr": "fr-FR", "en": "en-GB"}
 CALLBACK = "http://127.0.0.1:9/callback"
 FLOWS = ["login", "set_password", "forgot_password", "confirm_email", "register", "invitation", "account", "consent",
-         "company_join", "company_choice", "tools", "account_request"]
+         "company_join", "company_choice", "tools", "account_request", "mfa"]
 CLIENTS = [
     {"client_id": "portal", "name": {"en": "Web shop", "fr": "Boutique en ligne"}, "secret": "portal-secret-0123456789",
      "redirect_uris": [CALLBACK], "require_consent": True, "launch_url": "https://shop.example.com/"},
@@ -93,10 +99,13 @@ class Site:
 
 
 def _people(language: str) -> dict[str, str]:
-    return {name: f"{name}-{language}@example.com" for name in ("ada", "claire", "hugo", "olivia", "mia")}
+    names = ("ada", "claire", "hugo", "olivia", "mia", "paul", "sam", "tom")
+    return {name: f"{name}-{language}@example.com" for name in names}
 
 
-@pytest.fixture(scope="module")
+# Session, not module: xdist may give a worker this module's tests between other modules' tests, and a
+# module fixture would then be torn down and started again. Each worker builds its own, once.
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     from idp.extensions import db
 
@@ -122,6 +131,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 make_user(people["hugo"], given_name="Hugo", family_name="Petit")
                 make_user(people["olivia"], given_name="Olivia", family_name="Support", is_operator=True)
                 make_user(people["mia"], given_name="Mia", family_name="Nouvelle", must_change_password=True)
+                # Signs in wrongly and forgets his password (the account group changes Ada's address).
+                make_user(people["paul"], given_name="Paul", family_name="Bernard")
+                # Second factors: Sam enrolls an authenticator app, Tom is sent to enrollment by a portal.
+                make_membership(make_user(people["sam"], given_name="Sam", family_name="Leroy"), durand, "order")
+                make_membership(make_user(people["tom"], given_name="Tom", family_name="Faure"), durand, "order")
             db.session.remove()
         yield Site(server.url, mail, app)
     finally:
@@ -187,6 +201,9 @@ class Audit:
         page.goto(self.site.url + "/login")
         self.submit(page, state or "signed-in", {"login": login, "password": PASSWORD})
 
+    def assert_no_violation(self) -> None:
+        assert self.violations == [], "\n".join(self.violations)
+
     def close(self) -> None:
         for context in self.contexts:
             context.close()
@@ -211,38 +228,34 @@ def audit(site: Site, browser: Any, request: pytest.FixtureRequest) -> Iterator[
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_no_axe_violation_on_any_page(audit: Audit, site: Site, language: str) -> None:
+def test_sign_in_pages(audit: Audit, site: Site, language: str) -> None:
+    """Signed out: sign-in (alone and for a portal), the error pages, a forgotten password."""
     people = _people(language)
-
-    # Signed out: sign-in, sign-up, the emailed links, the account request, the error pages.
     anonymous = audit.person()
     audit.visit(anonymous, "/login", "login")
     anonymous.goto(_authorize_url(site, "portal"))
     assert "/login?interaction=" in anonymous.url, anonymous.url
     audit.check(anonymous, "login-for-a-portal")
-    audit.submit(anonymous, "login-wrong-password", {"login": people["ada"], "password": "not the password"})
+    audit.submit(anonymous, "login-wrong-password", {"login": people["paul"], "password": "not the password"})
     audit.visit(anonymous, "/no-such-page", "error-404", status=404)
     audit.visit(anonymous, "/consent", "error-400", status=400)
     audit.visit(anonymous, "/password/forgot", "forgot-password")
-    audit.submit(anonymous, "forgot-password-sent", {"email": people["ada"]})
-    reset = site.link(people["ada"], "/password/reset/")
+    audit.submit(anonymous, "forgot-password-sent", {"email": people["paul"]})
+    reset = site.link(people["paul"], "/password/reset/")
     audit.visit(anonymous, reset.removeprefix(site.url), "reset-password")
     audit.submit(anonymous, "reset-password-refused", {"password": "short", "password_confirm": "other"})
     audit.visit(anonymous, "/password/reset/" + "x" * 43, "reset-password-spent-link", status=410)
+    audit.assert_no_violation()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_sign_up_pages(audit: Audit, site: Site, language: str) -> None:
+    """Sign-up and its emailed link, the confirmation sent again, a first password at sign-in."""
+    people = _people(language)
+    anonymous = audit.person()
     audit.visit(anonymous, "/confirm/resend", "confirm-resend")
     audit.submit(anonymous, "confirm-resend-sent", {"email": f"nobody-{language}@example.com"})
     audit.visit(anonymous, "/confirm/" + "x" * 43, "confirm-spent-link", status=410)
-    audit.visit(anonymous, "/companies/account-request", "account-request")
-    audit.submit(anonymous, "account-request-refused", {})
-    audit.visit(anonymous, "/companies/account-request", "account-request-again")
-    anonymous.locator("[name='people-0-role']").first.check()
-    anonymous.locator("[name='terms']").check()
-    audit.submit(anonymous, "account-request-sent", {
-        "customer_number": COMPANY, "company_name": "Électricité Durand SARL", "address": "1 rue de la Paix",
-        "city": "Lyon", "postal_code": "69001", "phone": "+33 4 00 00 00 00", "contact_given_name": "Jean",
-        "contact_family_name": "Durand", "contact_email": f"jean-{language}@example.com",
-        "people-0-given_name": "Luc", "people-0-family_name": "Durand",
-        "people-0-email": f"luc-{language}@example.com"})
 
     newcomer = audit.person()
     audit.visit(newcomer, "/register", "register")
@@ -258,7 +271,17 @@ def test_no_axe_violation_on_any_page(audit: Audit, site: Site, language: str) -
     audit.visit(elsewhere, confirm.removeprefix(site.url), "confirm-email")
     audit.submit(elsewhere, "confirm-email-done", {})
 
-    # A member of two companies: home, tools, account, a portal's company picker and consent, sign-out.
+    # A first password at sign-in.
+    mia = audit.person()
+    audit.sign_in(mia, people["mia"], "set-password")
+    audit.submit(mia, "set-password-refused", {"password": "short", "password_confirm": "other"})
+    audit.assert_no_violation()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_account_pages(audit: Audit, site: Site, language: str) -> None:
+    """A member of two companies: home, tools, account, a portal's company picker and consent, sign-out."""
+    people = _people(language)
     ada = audit.person()
     audit.sign_in(ada, people["ada"], "home-signed-in")
     audit.visit(ada, "/tools", "tools")
@@ -281,19 +304,20 @@ def test_no_axe_violation_on_any_page(audit: Audit, site: Site, language: str) -
     audit.visit(ada, "/companies/join", "company-join")
     audit.visit(ada, "/logout", "logout-confirm")
     audit.submit(ada, "logout-done", {})
+    audit.assert_no_violation()
 
-    # Someone without a company: joining one files an access request.
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_company_admin_pages(audit: Audit, site: Site, language: str) -> None:
+    """Someone without a company asks to join one; its admin reviews the request, invites; a closed portal."""
+    people = _people(language)
+    # Joining a company files the access request the admin reviews below.
     hugo = audit.person()
     audit.sign_in(hugo, people["hugo"], "signed-in-without-company")
     audit.visit(hugo, "/companies/join", "company-join-empty")
     audit.submit(hugo, "company-join-refused", {"company_id": COMPANY, "member_code": "WRONG-CODE"})
     audit.submit(hugo, "company-join-requested", {"company_id": COMPANY, "member_code": MEMBER_CODE})
     audit.visit(hugo, "/companies/requests", "company-requests")
-
-    # A first password at sign-in.
-    mia = audit.person()
-    audit.sign_in(mia, people["mia"], "set-password")
-    audit.submit(mia, "set-password-refused", {"password": "short", "password_confirm": "other"})
 
     # A company admin: members, requests, one request, invitations; a portal that admits nobody here.
     claire = audit.person()
@@ -316,8 +340,27 @@ def test_no_axe_violation_on_any_page(audit: Audit, site: Site, language: str) -
     claire.goto(_authorize_url(site, "approvals"))
     assert "/companies/no-access?" in claire.url, claire.url
     audit.check(claire, "portal-no-access")
+    audit.assert_no_violation()
 
-    # An operator.
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_operator_pages(audit: Audit, site: Site, language: str) -> None:
+    """A company asks for an account (signed out); an operator's pages, that request among them."""
+    people = _people(language)
+    # The account request the operator reviews below.
+    anonymous = audit.person()
+    audit.visit(anonymous, "/companies/account-request", "account-request")
+    audit.submit(anonymous, "account-request-refused", {})
+    audit.visit(anonymous, "/companies/account-request", "account-request-again")
+    anonymous.locator("[name='people-0-role']").first.check()
+    anonymous.locator("[name='terms']").check()
+    audit.submit(anonymous, "account-request-sent", {
+        "customer_number": COMPANY, "company_name": "Électricité Durand SARL", "address": "1 rue de la Paix",
+        "city": "Lyon", "postal_code": "69001", "phone": "+33 4 00 00 00 00", "contact_given_name": "Jean",
+        "contact_family_name": "Durand", "contact_email": f"jean-{language}@example.com",
+        "people-0-given_name": "Luc", "people-0-family_name": "Durand",
+        "people-0-email": f"luc-{language}@example.com"})
+
     olivia = audit.person()
     audit.sign_in(olivia, people["olivia"])
     audit.visit(olivia, "/admin/operator/", "operator-index")
@@ -329,5 +372,37 @@ def test_no_axe_violation_on_any_page(audit: Audit, site: Site, language: str) -
                         .where(AccountRequest.contact_email == f"jean-{language}@example.com"))
     audit.visit(olivia, f"/admin/operator/account-requests/{filed}", "operator-account-request")
     audit.visit(olivia, "/admin/operator/audit", "operator-audit")
+    audit.assert_no_violation()
 
-    assert audit.violations == [], "\n".join(audit.violations)
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_second_factor_pages(audit: Audit, site: Site, language: str) -> None:
+    """An authenticator app enrolled and used, recovery codes, removal; a portal that asks for a factor."""
+    import pyotp
+
+    people = _people(language)
+    sam = audit.person()
+    audit.sign_in(sam, people["sam"])
+    audit.visit(sam, "/account/mfa", "mfa-factors-none")
+    audit.visit(sam, "/account/mfa/totp", "mfa-totp")
+    audit.submit(sam, "mfa-totp-refused", {"code": "000000"})
+    secret = pyotp.parse_uri(sam.locator("#otpauth-uri").inner_text()).secret
+    audit.submit(sam, "mfa-recovery-codes", {"code": pyotp.TOTP(secret).now()})
+    audit.visit(sam, "/account/mfa", "mfa-factors")
+    audit.visit(sam, "/account/mfa/recovery-codes", "mfa-recovery-codes-confirm")
+    sam.goto(site.url + "/account/mfa")
+    with sam.expect_navigation():
+        sam.locator("main form[action*='/remove'] button").first.click()
+    audit.check(sam, "mfa-remove-confirm")
+    audit.submit(sam, "mfa-remove-refused", {"password": "wrong"})
+
+    again = audit.person()
+    again.goto(_authorize_url(site, "portal", acr_values="urn:portail:acr:mfa"))
+    audit.check(again, "login-with-passkey")
+    audit.submit(again, "mfa-step", {"login": people["sam"], "password": PASSWORD})
+    audit.submit(again, "mfa-step-refused", {"code": "000000"})
+
+    tom = audit.person()
+    tom.goto(_authorize_url(site, "portal", acr_values="urn:portail:acr:mfa"))
+    audit.submit(tom, "mfa-enroll", {"login": people["tom"], "password": PASSWORD})
+    audit.assert_no_violation()

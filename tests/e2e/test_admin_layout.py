@@ -15,6 +15,7 @@ from tests.integration.companies.helpers import COMPANY_FLOWS
 pytestmark = pytest.mark.e2e
 
 LOCALES = {"en": "en-GB", "fr": "fr-FR"}
+DOMAIN = "electricite-generale-du-grand-sud-ouest.example.com"
 PEOPLE = [  # (given name, family name, email, role, admin, status)
     ("Claire", "Durand", "claire.durand@electricite-generale-du-grand-sud-ouest.example.com", "order", True,
      "active"),
@@ -101,16 +102,23 @@ def test_every_rows_actions_are_on_screen(browser, company, language):
             assert rows.count() == len(PEOPLE)
             for index in range(rows.count()):
                 row = rows.nth(index)
-                buttons = row.locator("button")
-                assert buttons.count() == 4, row.inner_text()
-                for number in range(buttons.count()):
-                    box = buttons.nth(number).bounding_box()
-                    assert box is not None and box["width"] > 0, (width, index, number)
-                    assert box["x"] >= max(0, edge["x"]) and box["x"] + box["width"] <= right, (
-                        width, row.inner_text(), box, edge)
-                # The role select shows its longest option in full ("Placer une commande pour approbation").
-                assert row.locator("select").evaluate(FITS_ITS_OPTIONS), (width, row.inner_text())
+                # A row's actions are on the member's page, behind one link (issue 17).
+                links = row.locator("td.actions a")
+                assert links.count() == 1, row.inner_text()
+                box = links.first.bounding_box()
+                assert box is not None and box["width"] > 0, (width, index)
+                assert box["x"] >= max(0, edge["x"]) and box["x"] + box["width"] <= right, (
+                    width, row.inner_text(), box, edge)
             assert page_width(page) <= width  # no sideways scrolling
+            page.locator("table.members td.actions a").last.click()
+            buttons = page.locator("#membership button")
+            assert buttons.count() == 4  # change the role, admin rights, deactivate or reactivate, remove
+            for number in range(buttons.count()):
+                box = buttons.nth(number).bounding_box()
+                assert box is not None and box["width"] > 0 and box["x"] + box["width"] <= width, (width, number)
+            # The role select shows its longest option in full ("Placer une commande pour approbation").
+            assert page.locator("#membership select").evaluate(FITS_ITS_OPTIONS), width
+            assert page_width(page) <= width
     finally:
         page.context.close()
 
@@ -135,10 +143,10 @@ def test_a_phone_never_scrolls_sideways(browser, company, language):
 def test_the_operator_pages_fit_at_1280(browser, company, language):
     page = signed_in(browser, company.url, language, 1280, OPERATOR)
     try:
-        for path in ("/admin/operator/users?q=electricite", "/admin/operator/audit", "/admin/operator/companies"):
+        for path in (f"/admin/operator/users?q={DOMAIN}", "/admin/operator/audit", "/admin/operator/companies"):
             page.goto(company.url + path)
             assert page_width(page) <= 1280, path
-        page.goto(company.url + "/admin/operator/users?q=electricite")
+        page.goto(company.url + f"/admin/operator/users?q={DOMAIN}")  # the operators' search by domain
         rows = page.locator("table.admin-table tbody tr")
         assert rows.count() == len(PEOPLE)
         for index in range(rows.count()):

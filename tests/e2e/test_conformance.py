@@ -134,7 +134,8 @@ def test_oidcc_discovery_issuer_and_endpoints(suite):
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["authorization_response_iss_parameter_supported"] is True
     assert meta["backchannel_logout_supported"] is True
-    assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
+    assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials",
+                                                  "urn:ietf:params:oauth:grant-type:token-exchange"}
     assert set(meta["token_endpoint_auth_methods_supported"]) >= {"client_secret_basic", "client_secret_post"}
 
 

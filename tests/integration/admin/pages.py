@@ -33,6 +33,9 @@ class Page:
     labels: dict[str, str] = field(default_factory=dict)  # for= -> text
     forms: list[dict[str, str]] = field(default_factory=list)  # attributes, plus "fields": names
     scripts: int = 0
+    buttons: list[Button] = field(default_factory=list)  # every button of the page, in or out of rows
+    field_ids: list[str] = field(default_factory=list)  # every visible field of the page
+    links: list[tuple[str, str, str | None]] = field(default_factory=list)  # (href, text, aria-label)
 
 
 class _Reader(HTMLParser):
@@ -44,6 +47,8 @@ class _Reader(HTMLParser):
         self.button: Button | None = None
         self.label_for: str | None = None
         self.label_text = ""
+        self.link: list[str] | None = None
+        self.link_label: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
@@ -60,6 +65,10 @@ class _Reader(HTMLParser):
         elif tag in ("input", "select", "textarea") and values.get("type") != "hidden":
             if self.row is not None and values.get("id"):
                 self.row.field_ids.append(values["id"])
+            if values.get("id"):
+                self.page.field_ids.append(values["id"])
+        elif tag == "a":
+            self.link, self.link_label = [values.get("href", ""), ""], values.get("aria-label")
         elif tag == "form":
             self.page.forms.append({**values, "fields": ""})
         elif tag == "script":
@@ -77,7 +86,11 @@ class _Reader(HTMLParser):
             self.button.text = " ".join(self.button.text.split())
             if self.row is not None:
                 self.row.buttons.append(self.button)
+            self.page.buttons.append(self.button)
             self.button = None
+        elif tag == "a" and self.link is not None:
+            self.page.links.append((self.link[0], " ".join(self.link[1].split()), self.link_label))
+            self.link = None
         elif tag == "label" and self.label_for:
             self.page.labels[self.label_for] = " ".join(self.label_text.split())
             self.label_for = None
@@ -87,6 +100,8 @@ class _Reader(HTMLParser):
             self.row.header += data
         if self.button is not None:
             self.button.text += data
+        if self.link is not None:
+            self.link[1] += data
         if self.label_for:
             self.label_text += data
 

@@ -30,6 +30,12 @@ COMPANY_ROUTES = [
     ("POST", "admin_companies.invite"),
     ("POST", "admin_companies.revoke_invitation"),
     ("POST", "admin_companies.resend_invitation"),
+    ("GET", "admin_companies.member"),
+    ("POST", "admin_companies.set_restrictions"),
+    ("GET", "admin_companies.member_api_keys"),
+    ("POST", "admin_companies.member_api_keys"),
+    ("GET", "admin_companies.revoke_api_key"),
+    ("POST", "admin_companies.revoke_api_key"),
 ]
 OPERATOR_ROUTES = [
     ("GET", "admin_operator.index"),
@@ -37,6 +43,8 @@ OPERATOR_ROUTES = [
     ("GET", "admin_operator.users"),
     ("GET", "admin_operator.disable_user"),
     ("POST", "admin_operator.disable_user"),
+    ("GET", "admin_operator.reset_mfa"),
+    ("POST", "admin_operator.reset_mfa"),
     ("GET", "admin_operator.audit_log"),
     ("GET", "admin_operator.undelivered_mail"),
     ("GET", "admin_operator.account_request_list"),
@@ -49,7 +57,8 @@ OPERATOR_ROUTES = [
 NAMED_ROUTES = [r for r in COMPANY_ROUTES if r[1] not in (
     "admin_companies.members", "admin_companies.requests", "admin_companies.invite")]
 # `confirm`: what a confirmation page's button sends, so that a destructive POST would take effect.
-PAYLOAD = {"role": "order", "branch": "", "admin": "1", "reason": "no", "email": "x@example.com", "confirm": "yes"}
+PAYLOAD = {"role": "order", "branch": "", "admin": "1", "reason": "no", "email": "x@example.com", "confirm": "yes",
+           "allowed_ips": "203.0.113.0/24", "name": "stolen", "scope": "api", "ttl_days": "5"}
 
 
 @pytest.fixture
@@ -97,14 +106,17 @@ def world(app):
     with app.test_request_context():
         invitation = invitations.invite(victim, "invitee@example.com", "order", actor=admin)
         db.session.commit()
-    return SimpleNamespace(victim=victim, member=member, attacker=attacker, attacker_company=attacker_company,
+        from idp.security import api_keys
+
+        key, _raw = api_keys.issue(member_user, victim, admin, "ERP", "api", 30)
+    return SimpleNamespace(key=key, victim=victim, member=member, attacker=attacker, attacker_company=attacker_company,
                            member_user=member_user, pending=pending, admin=admin, account_request=account_request,
                            invitation=invitation)
 
 
 def _values(world, company):
     return {"company_id": company.public_id, "user_id": world.member_user.public_id,
-            "request_id": world.pending.public_id, "invitation_id": world.invitation.id}
+            "request_id": world.pending.public_id, "invitation_id": world.invitation.id, "key_id": world.key.public_id}
 
 
 def _call(app, actions, method, endpoint, values):
@@ -126,6 +138,14 @@ def _unchanged(world, before):
     assert [r.status for r in access_requests(world.victim)] == ["pending"]
     assert [(i.id, i.token_hash) for i in invitations.pending_for(world.victim)] == [
         (world.invitation.id, world.invitation.token_hash)]
+    from sqlalchemy import select
+
+    from idp.extensions import db
+    from idp.models import ApiKey
+
+    # The victim's key is neither revoked nor joined by another, and no restriction was set.
+    assert [(k.public_id, k.revoked_at) for k in db.session.scalars(select(ApiKey))] == [(world.key.public_id, None)]
+    assert all(m.allowed_ips is None for m in memberships(world.victim))
 
 
 @pytest.mark.parametrize(("method", "endpoint"), COMPANY_ROUTES, ids=[f"{m} {e}" for m, e in COMPANY_ROUTES])

@@ -55,8 +55,8 @@ FORBIDDEN = [
     ("mail alone", re.compile(r"(?<![-\w])mails?(?!\w)", re.IGNORECASE)),
     ("curly apostrophe", re.compile("\u2019")),
 ]
-# Dates, times and numbers never start with a vowel ("le %(date)s" is right).
-NO_ELISION = re.compile(r"\b(de|le) %\((?!date|time|zone|num|number|count)\w+\)[sd]", re.IGNORECASE)
+# Dates, times and numbers never start with a vowel ("le %(date)s", "le %(when)s" are right).
+NO_ELISION = re.compile(r"\b(de|le) %\((?!date|time|when|zone|num|number|count)\w+\)[sd]", re.IGNORECASE)
 
 
 def french_messages():

@@ -11,14 +11,14 @@ from typing import Any
 
 from idp.extensions import db
 from tests.conftest import Actions, IsolatedClient, smtp_mail_config
-from tests.factories import PASSWORD, make_company, make_user
+from tests.factories import PASSWORD, make_company, make_membership, make_user
 from tests.integration.flows.mailbox import link_in, mail_to
 from tests.smtp import SmtpSink
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 TYPED = {"text", "email", "password", "tel", "search", "url"}
 ALL_FLOWS = ["login", "set_password", "forgot_password", "confirm_email", "register", "invitation", "account",
-             "company_join", "company_choice", "tools", "account_request"]
+             "company_join", "company_choice", "tools", "account_request", "mfa", "api_keys"]
 
 
 @dataclass(eq=False)
@@ -101,7 +101,7 @@ def squeeze(text: str) -> str:
 
 
 def all_flows_config(smtp: SmtpSink) -> dict[str, Any]:
-    return {"mail": smtp_mail_config(smtp), "flows": ALL_FLOWS}
+    return {"mail": smtp_mail_config(smtp), "flows": ALL_FLOWS, "api_keys": {"self_service": True}}
 
 
 def browser(app: Any) -> Actions:
@@ -136,8 +136,37 @@ def invitation_path(app: Any, smtp: SmtpSink, email: str = "ines@example.com") -
     return link_in(smtp, mail_to(smtp, email)[-1], "/invitations/")
 
 
+def _second_factor_page(app: Any, page: str) -> tuple[Actions, str]:
+    """The pages of second factors and API keys, for a member with an authenticator app."""
+    from tests.integration.flows.mfa_helpers import add_totp, code_at, post_code
+
+    user = make_user(locale="en")
+    make_membership(user, make_company())
+    make_membership(user, make_company())  # two: the keys page then asks which company
+    actions = browser(app)
+    assert actions.login(user.email, PASSWORD).status_code == 302
+    if page in ("mfa-totp", "api-keys"):
+        return actions, {"mfa-totp": "/account/mfa/totp", "api-keys": "/account/api-keys"}[page]
+    secret = add_totp(user)
+    if page == "mfa-step":
+        from idp.security import mfa
+
+        with app.test_request_context():
+            mfa.issue_recovery_codes(user, notify=False)
+            db.session.commit()
+        return actions, "/mfa?next=/account/mfa"
+    assert post_code(actions.client, "/mfa?next=/account/mfa", code=code_at(secret)).status_code == 302
+    if page == "mfa-remove":
+        from idp.security import mfa
+
+        return actions, f"/account/mfa/{mfa.factors_of(user)[0].public_id}/remove"
+    return actions, "/account/mfa"
+
+
 def open_page(app: Any, smtp: SmtpSink, page: str) -> tuple[Actions, str]:
     """A browser on the page of `page` (a name of FORM_PAGES), and the page's path."""
+    if page.startswith("mfa-") or page == "api-keys":
+        return _second_factor_page(app, page)
     if page in ("account", "join", "set-password"):
         fields = {"must_change_password": True} if page == "set-password" else {}
         actions = signed_in(app, **fields)

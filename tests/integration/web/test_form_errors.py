@@ -14,10 +14,13 @@ from wtforms.validators import Length
 import idp.flows
 from idp.flows.account import EmailForm, PasswordForm
 from idp.flows.account_request import AccountRequestForm
+from idp.flows.api_keys import OwnKeyForm
 from idp.flows.company_join import JoinForm
 from idp.flows.confirm_email import ResendForm
 from idp.flows.forgot_password import ForgotForm
 from idp.flows.invitation import NewAccountForm
+from idp.flows.mfa.manage import KeyForm, RemoveForm, RenameForm, TotpForm
+from idp.flows.mfa.signin import CodeForm
 from idp.flows.register import RegisterForm
 from idp.flows.set_password import SetPasswordForm
 from idp.web.forms import Form, LoginForm, NewPasswordForm, labelled_fields
@@ -45,6 +48,11 @@ FORM_PAGES = {
     "join": [JoinForm],
     "account-request": [AccountRequestForm],
     "invitation": [NewAccountForm],
+    "mfa-totp": [TotpForm],
+    "mfa-step": [CodeForm],
+    "mfa-manage": [KeyForm, RenameForm],
+    "mfa-remove": [RemoveForm],
+    "api-keys": [OwnKeyForm],
 }
 
 
@@ -67,7 +75,7 @@ def test_every_bounded_field_has_the_maxlength_of_its_validator(app, smtp, page)
         for form_class in FORM_PAGES[page]:
             for name, field_id, maximum in bounded_fields(form_class):
                 element = html.by_id(field_id) or html.input_named(name)
-                if element.get("type") == "radio":  # picked, not typed: nothing to bound
+                if element.get("type") == "radio" or element.tag == "select":  # picked, not typed: nothing to bound
                     continue
                 assert element.get("maxlength") == str(maximum), (name, element.attrs)
                 checked += 1

@@ -153,7 +153,7 @@ def world(app):
         people[name] = browser(app)
         assert people[name].login(user.email, PASSWORD).status_code == 302
     values = {"company_id": company.public_id, "user_id": target.public_id, "invitation_id": str(invitation.id),
-              "request_id": access_request.public_id}
+              "request_id": access_request.public_id, "key_id": "k" * 22, "factor_id": "f" * 22}
     operator_values = {**values, "request_id": account_request.public_id}
     return SimpleNamespace(people=people, values=values, operator_values=operator_values)
 

@@ -43,7 +43,8 @@ def person(app):
     response = actions.login("ana@example.com", PASSWORD)
     assert urlsplit(response.headers["Location"]).path == "/password/set"
     values = {"company_id": company.public_id, "user_id": other.public_id, "invitation_id": str(invitation.id),
-              "request_id": access_request.public_id, "token": "x" * 43, "uid": "x" * 24, "filename": "idp.css"}
+              "request_id": access_request.public_id, "token": "x" * 43, "uid": "x" * 24, "filename": "idp.css",
+              "key_id": "k" * 22, "factor_id": "f" * 22}
     return SimpleNamespace(actions=actions, user=user, values=values,
                            operator_values={**values, "request_id": account_request.public_id})
 
