@@ -28,7 +28,7 @@ LB_PORT, NODE_PORTS, PORTAL_PORTS = 5000, (5101, 5102), (5001, 5002)
 PG_PORT, REDIS_PORT = 5433, 6380
 
 
-def haproxy_config(port: int, nodes: tuple[int, ...]) -> str:
+def haproxy_config(port: int, nodes: tuple[int, ...] | list[int]) -> str:
     """Round robin over the nodes, each checked at /readyz (a node without its database or Redis
     leaves the rotation), X-Forwarded-For added for `trusted_proxies`."""
     servers = "\n".join(f"    server node{index} 127.0.0.1:{node} check inter 1s fall 2 rise 1"

@@ -144,10 +144,10 @@ def _user_search(q: str) -> Any:
     return or_(*conditions)
 
 
-@bp.route("/users/<user_id>/disable", methods=["GET", "POST"])
-@operator
-def disable_user(user: User, user_id: str) -> ResponseReturnValue:
-    """Its confirmation page first (GET, or a POST that did not come from that page), then the change."""
+def _person_action(user_id: str, confirmation: Callable[[User, str], dict[str, str]],
+                   act: Callable[[User], None]) -> ResponseReturnValue:
+    """An operator's action on a person: its confirmation page first (GET, or a POST that did not
+    come from that page), then `act`; back to the users page found on the person's address."""
     target = db.session.execute(select(User).where(User.public_id == user_id[:64])).scalar_one_or_none()
     if target is None:
         raise not_found()
@@ -156,51 +156,56 @@ def disable_user(user: User, user_id: str) -> ResponseReturnValue:
     if form.csrf_token.errors:
         flash(_("The form was not filled in correctly."), "error")
     elif not confirmed:
-        person = target.name or target.email
-        return render_template(
-            "admin/confirm.html", action=request.path, cancel=url_for("admin_operator.users", q=target.email),
-            title=_("Disable the account of %(person)s?", person=person),
-            explanation=_("%(person)s (%(email)s) is signed out everywhere, the portals' tokens stop working and "
-                          "the account can no longer sign in. It cannot be enabled again from these pages.",
-                          person=person, email=target.email),
-            button=_("Disable the account of %(person)s", person=person))
-    elif target.id == user.id:
-        flash(_("You cannot disable your own account."), "error")
+        return render_template("admin/confirm.html", action=request.path,
+                               cancel=url_for("admin_operator.users", q=target.email),
+                               **confirmation(target, target.name or target.email))
     else:
+        act(target)
+    return redirect(url_for("admin_operator.users", q=target.email))
+
+
+@bp.route("/users/<user_id>/disable", methods=["GET", "POST"])
+@operator
+def disable_user(user: User, user_id: str) -> ResponseReturnValue:
+    def confirmation(target: User, person: str) -> dict[str, str]:
+        return {"title": _("Disable the account of %(person)s?", person=person),
+                "explanation": _("%(person)s (%(email)s) is signed out everywhere, the portals' tokens stop working "
+                                 "and the account can no longer sign in. It cannot be enabled again from these pages.",
+                                 person=person, email=target.email),
+                "button": _("Disable the account of %(person)s", person=person)}
+
+    def disable(target: User) -> None:
+        if target.id == user.id:
+            flash(_("You cannot disable your own account."), "error")
+            return
         accounts.disable_user(target.email, actor=user)
         flash(_("The account of %(email)s was disabled.", email=target.email), "success")
-    return redirect(url_for("admin_operator.users", q=target.email))
+
+    return _person_action(user_id, confirmation, disable)
 
 
 @bp.route("/users/<user_id>/reset-mfa", methods=["GET", "POST"])
 @operator
 def reset_mfa(user: User, user_id: str) -> ResponseReturnValue:
-    """Remove every second factor of a person who lost theirs: the confirmation page first, then the reset."""
-    target = db.session.execute(select(User).where(User.public_id == user_id[:64])).scalar_one_or_none()
-    if target is None:
-        raise not_found()
-    form = ConfirmedForm()
-    confirmed = request.method == "POST" and form.validate_on_submit()
-    if form.csrf_token.errors:
-        flash(_("The form was not filled in correctly."), "error")
-    elif not confirmed:
-        person = target.name or target.email
-        return render_template(
-            "admin/confirm.html", action=request.path, cancel=url_for("admin_operator.users", q=target.email),
-            title=_("Reset the two-step verification of %(person)s?", person=person),
-            explanation=_("Every second factor (authenticator apps, security keys, passkeys) and every recovery code "
-                          "of %(person)s (%(email)s) is removed, and they are told by email. Their password alone "
-                          "then signs them in, until they set up a new factor. Do it only once you are sure that "
-                          "you are talking to %(person)s.", person=person, email=target.email),
-            button=_("Reset the two-step verification of %(person)s", person=person))
-    else:
+    """Remove every second factor of a person who lost theirs (the confirmation page first)."""
+    def confirmation(target: User, person: str) -> dict[str, str]:
+        return {"title": _("Reset the two-step verification of %(person)s?", person=person),
+                "explanation": _("Every second factor (authenticator apps, security keys, passkeys) and every "
+                                 "recovery code of %(person)s (%(email)s) is removed, and they are told by email. "
+                                 "Their password alone then signs them in, until they set up a new factor. Do it "
+                                 "only once you are sure that you are talking to %(person)s.",
+                                 person=person, email=target.email),
+                "button": _("Reset the two-step verification of %(person)s", person=person)}
+
+    def reset(target: User) -> None:
         removed = mfa.reset(target, actor=user)
         db.session.commit()
         flash(ngettext("Two-step verification of %(email)s was reset: %(num)d factor removed. They can set up a "
                        "new one at their next sign-in.",
                        "Two-step verification of %(email)s was reset: %(num)d factors removed. They can set up a "
                        "new one at their next sign-in.", removed, email=target.email), "success")
-    return redirect(url_for("admin_operator.users", q=target.email))
+
+    return _person_action(user_id, confirmation, reset)
 
 
 @bp.get("/audit")

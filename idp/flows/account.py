@@ -63,6 +63,7 @@ def _page(user: User, *, password_form: PasswordForm | None = None, email_form: 
         "account/index.html", user=user, password_form=password_form or PasswordForm(formdata=None),
         email_form=email_form or EmailForm(formdata=None), language_form=_language_form(user),
         summary=policy_summary(current_app.config["IDP"].password_policy),
+        api_keys_self_service=current_app.config["IDP"].api_keys.self_service,
     ), status
 
 

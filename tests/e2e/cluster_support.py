@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from demo.cluster import haproxy_config  # what `make cluster` runs
 from tests.conftest import Backend, base_config
 from tests.e2e.conftest import IDP, ROOT, LiveServer, write_config
 from tests.smtp import free_port
@@ -168,30 +169,6 @@ class Haproxy:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
-
-
-def haproxy_config(port: int, nodes: list[int]) -> str:
-    """What `make cluster` runs too (tools/cluster.py writes the same): round robin, /readyz checks,
-    X-Forwarded-For, short timeouts."""
-    servers = "\n".join(f"    server node{index} 127.0.0.1:{node} check inter 1s fall 2 rise 1"
-                        for index, node in enumerate(nodes, 1))
-    return f"""global
-    maxconn 512
-defaults
-    mode http
-    option forwardfor
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    retries 1
-frontend idp
-    bind 127.0.0.1:{port}
-    default_backend nodes
-backend nodes
-    balance roundrobin
-    option httpchk GET /readyz
-{servers}
-"""
 
 
 def node_config(directory: Path, *, database_url: str, redis_url: str | None, issuer: str,

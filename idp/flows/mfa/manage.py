@@ -128,6 +128,18 @@ def _enrolled(codes: list[str] | None, interaction: Interaction | None, amr: lis
     return redirect(url_for("mfa.factors"))
 
 
+def _enrolling(kind: str) -> tuple[User | None, ResponseReturnValue | None]:
+    """The person adding a factor of `kind`, or the answer instead: sign in first, a method the
+    configuration does not offer (404), or the step-up (otherwise a stolen password alone could
+    add its holder's own factor)."""
+    user = auth.current_user()
+    if user is None:
+        return user, _to_login()
+    if kind not in _config().mfa.methods:
+        return user, error_response(404)
+    return user, signin.step_up_redirect(user)
+
+
 @bp.get("/account/mfa")
 def factors() -> ResponseReturnValue:
     """The person's factors, and the ways to add one."""
@@ -140,15 +152,9 @@ def factors() -> ResponseReturnValue:
 @bp.route("/account/mfa/totp", methods=["GET", "POST"])
 def totp() -> ResponseReturnValue:
     """Enroll an authenticator app: its QR code (and the otpauth URI as text), confirmed by a first code."""
-    user = auth.current_user()
-    if user is None:
-        return _to_login()
-    if FactorKind.TOTP not in _config().mfa.methods:
-        return error_response(404)
-    # Otherwise a password alone (a stolen one) could add its holder's own factor.
-    stepping_up = signin.step_up_redirect(user)
-    if stepping_up is not None:
-        return stepping_up
+    user, refused = _enrolling(FactorKind.TOTP)
+    if refused is not None:
+        return refused
     interaction = _interaction()
     form = TotpForm() if request.method == "POST" else TotpForm(formdata=None)
     form.interaction.data = interaction.uid if interaction else ""
@@ -190,14 +196,9 @@ def webauthn_options() -> ResponseReturnValue:
 @bp.post("/account/mfa/webauthn")
 def webauthn_register() -> ResponseReturnValue:
     """The browser's answer to the options: a new security key or passkey."""
-    user = auth.current_user()
-    if user is None:
-        return _to_login()
-    if FactorKind.WEBAUTHN not in _config().mfa.methods:
-        return error_response(404)
-    stepping_up = signin.step_up_redirect(user)
-    if stepping_up is not None:
-        return stepping_up
+    user, refused = _enrolling(FactorKind.WEBAUTHN)
+    if refused is not None:
+        return refused
     interaction = _interaction()
     form = KeyForm()
     if not form.validate_on_submit():
