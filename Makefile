@@ -69,6 +69,8 @@ test: install test-packages
 ## The benchmark of issue 6: ours and the peer (node oidc-provider, bench/peer/), pinned to one core
 ## each in turn, the load generator (Debian's wrk) on the other. `make bench BENCH_ARGS=--quick`
 ## for a 2 s smoke run; IDP_BENCH_DATABASE_URL / IDP_BENCH_REDIS_URL select PostgreSQL and Redis.
+## `make bench BENCH_ARGS=--soak` (`--soak-seconds N`, default 180): a mixed load on two nodes behind HAProxy,
+## on a PostgreSQL and a Redis of its own (bench/soak.py; haproxy, redis-server, postgresql: `make cluster` installs them).
 BENCH_ARGS ?=
 bench: install
 	@command -v wrk >/dev/null || { echo "installing Debian's wrk"; \

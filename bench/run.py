@@ -11,6 +11,8 @@ Options (each also from the environment):
   --output DIR       where the JSON goes (default bench/results)
   --profile          sample ours with py-spy in each scenario (IDP_BENCH_PROFILE=1); see bench/profile.py
   --scale            instead: pages and grants at data scale (bench/scale.py; IDP_BENCH_DATABASE_URL for PostgreSQL)
+  --soak             instead: a mixed load on two nodes behind HAProxy, RSS sampled (bench/soak.py; IDP_BENCH_SOAK=1)
+  --soak-seconds S   how long the soak lasts (IDP_BENCH_SOAK_SECONDS, default 180); implies --soak
 IDP_BENCH_DATABASE_URL and IDP_BENCH_REDIS_URL select PostgreSQL and Redis (several granian
 workers); without them ours runs on the embedded default (SQLite, in-process store, 1 worker).
 """
@@ -66,8 +68,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="sample ours with py-spy during each scenario (bench/results/profile-*.txt)")
     parser.add_argument("--scale", action="store_true", default=_env_flag("IDP_BENCH_SCALE_RUN"),
                         help="seed a few years of data and time every page and grant (bench/scale.py)")
+    parser.add_argument("--soak", action="store_true", default=_env_flag("IDP_BENCH_SOAK"),
+                        help="mixed load on two nodes behind HAProxy, every status and RSS recorded (bench/soak.py)")
+    parser.add_argument("--soak-seconds", type=float, default=os.environ.get("IDP_BENCH_SOAK_SECONDS"))
     args = parser.parse_args(argv)
     args.generator_ceiling = None
+    args.soak = args.soak or args.soak_seconds is not None
+    args.soak_seconds = float(args.soak_seconds or 180)
+    if not 10 <= args.soak_seconds <= 7200:
+        parser.error("--soak-seconds must be between 10 and 7200")
     if args.quick:
         args.duration = 2.0
     if not 0.5 <= args.duration <= 600:
@@ -438,6 +447,30 @@ def write_result(result: dict[str, Any], directory: Path) -> tuple[Path, Path]:
     return latest, dated
 
 
+def save_mode(key: str, result: dict[str, Any], text: str, directory: Path) -> None:
+    """The result of another mode (--scale, --soak) under `key` in latest.json, and KEY-DATE.json, KEY-latest.md."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = result["date"].replace(":", "").replace("-", "")[:15]
+    (directory / f"{key}-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (directory / f"{key}-latest.md").write_text(text + "\n")
+    latest = directory / "latest.json"
+    document = json.loads(latest.read_text()) if latest.is_file() else {}
+    document[key] = result
+    latest.write_text(json.dumps(document, indent=2) + "\n")
+    written = directory / f"{key}-{stamp}.json"
+    print(f"written: {latest.relative_to(ROOT) if latest.is_relative_to(ROOT) else latest} (key {key}), "
+          f"{written.relative_to(ROOT) if written.is_relative_to(ROOT) else written}")
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C or a TERM from make: unwind through the finally clauses so every process is stopped."""
+    def _interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 # --- main --------------------------------------------------------------------------------------
 
 
@@ -447,6 +480,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench import scale
 
         return scale.run(args.output)
+    if args.soak:
+        from bench import soak
+
+        _stop_on_signals()
+        return soak.run(args)
     if wrk.available() is None:
         print("bench: wrk is missing; install it with `apt-get install -y wrk` (make bench does it).", file=sys.stderr)
         return 2
@@ -461,12 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"fewer than two usable cores ({available}): nothing is pinned")
     system.pin_self(generator_core)
 
-    # Ctrl-C or a TERM from make: unwind through the finally clauses so every process is stopped.
-    def _interrupt(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _stop_on_signals()
 
     argon2 = Argon2Params()
     date = datetime.now(UTC).replace(microsecond=0).isoformat()

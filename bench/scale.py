@@ -17,7 +17,6 @@ IDP_BENCH_SCALE (a fraction, default 1) shrinks every volume, for a smoke run.
 from __future__ import annotations
 
 import csv
-import json
 import multiprocessing
 import os
 import random
@@ -545,14 +544,9 @@ def db_name(url: str) -> str:
 
 def save(result: dict[str, Any], text: str, output: Path) -> None:
     """Into the results file the benchmark writes (latest.json, key `scale`), and scale-DATE.json/.md."""
-    output.mkdir(parents=True, exist_ok=True)
-    stamp = result["date"].replace(":", "").replace("-", "")[:15]
-    (output / f"scale-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (output / "scale-latest.md").write_text(text + "\n")
-    latest = output / "latest.json"
-    document = json.loads(latest.read_text()) if latest.is_file() else {}
-    document["scale"] = result
-    latest.write_text(json.dumps(document, indent=2) + "\n")
+    from bench.run import save_mode
+
+    save_mode("scale", result, text, output)
 
 
 def parse_code(location: str) -> str:

@@ -14,6 +14,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -100,14 +101,19 @@ def _follow(session: requests.Session, response: requests.Response, redirect_uri
     raise SignInError("too many redirects")
 
 
-def sign_in(target: Target, client: Client, scope: str = "openid") -> dict[str, Any]:
-    """One complete sign-in; returns the token response. Raises SignInError on any deviation."""
+def sign_in(target: Target, client: Client, scope: str = "openid",
+            on_response: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """One complete sign-in; returns the token response. Raises SignInError on any deviation.
+
+    on_response(response) is called with every HTTP answer (a requests hook), for counting them."""
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
     params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri,
               "scope": scope, "state": state, "nonce": secrets.token_urlsafe(16), "code_challenge": challenge,
               "code_challenge_method": "S256", **target.extra_params}
     with requests.Session() as session:
+        if on_response is not None:
+            session.hooks["response"].append(on_response)
         response = session.get(target.base_url + target.authorize_path, params=params, allow_redirects=False,
                                timeout=30)
         page, arrived = _follow(session, response, client.redirect_uri)

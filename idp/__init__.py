@@ -52,9 +52,17 @@ def create_app(config: IdpConfig, *, start_workers: bool = True) -> Flask:
     app = Flask(__name__, instance_path=instance_path)
     init_routing(app)
     secure = config.secure_cookies
+    secret_key = _secret_key(config, instance_path)
+    fallbacks = list(config.secret_key_fallbacks)
     app.config.update(
         IDP=config,
-        SECRET_KEY=_secret_key(config, instance_path),
+        SECRET_KEY=secret_key,
+        # Flask's own signed cookies read these during a rotation; the provider's sealed values
+        # and recovery codes read them through idp.security.sealing.secret_keys.
+        SECRET_KEY_FALLBACKS=fallbacks,
+        # Flask-WTF signs CSRF tokens with itsdangerous, which takes a list whose last key signs
+        # and whose every key verifies: a form opened before a rotation can still be sent.
+        WTF_CSRF_SECRET_KEY=[*reversed(fallbacks), secret_key],
         SQLALCHEMY_DATABASE_URI=_database_uri(config.database_url),
         # A pooled PostgreSQL connection may have been closed by the server; a SQLite file cannot.
         SQLALCHEMY_ENGINE_OPTIONS={} if config.database_url.startswith("sqlite") else {"pool_pre_ping": True},

@@ -337,6 +337,37 @@ def keys_rotate(ctx: click.Context) -> None:
     click.echo(f"New signing keys: {', '.join(kids)}.")
 
 
+@main.group("secrets")
+def secrets_group() -> None:
+    """The application secret (secret_key) and its rotation."""
+
+
+@secrets_group.command("reseal")
+@click.pass_context
+def secrets_reseal(ctx: click.Context) -> None:
+    """Seal every sealed value (signing keys, TOTP seeds) under the current secret_key, in one transaction."""
+    from idp.extensions import db as database
+    from idp.oidc.keys import reseal as reseal_signing_keys
+    from idp.security.mfa import reseal_totp_seeds
+    from idp.security.sealing import UnsealError
+
+    app = _app(ctx.parent)
+    with app.app_context():
+        try:
+            keys = reseal_signing_keys()
+            seeds = reseal_totp_seeds()
+        except UnsealError as exc:
+            # All or nothing: a half-resealed set would be no easier to reason about afterwards.
+            database.session.rollback()
+            raise click.ClickException(f"{exc}. Nothing was changed.") from None
+        database.session.commit()
+    click.echo(f"Signing keys: {keys[0]} resealed, {keys[1]} already under the current secret.")
+    click.echo(f"TOTP seeds: {seeds[0]} resealed, {seeds[1]} already under the current secret.")
+    if app.config["SECRET_KEY_FALLBACKS"]:
+        click.echo("Recovery codes issued before the rotation still match only under a fallback: keep "
+                   "secret_key_fallbacks until they are renewed or no longer matter.")
+
+
 @main.group()
 def companies() -> None:
     """The company directory."""

@@ -515,6 +515,9 @@ DEFAULT_ROLES = {
 class IdpConfig(_Model):
     issuer: str
     secret_key: str | None = Field(None, min_length=32)
+    # Previous secrets, kept while a rotation is under way (README, "Rotating the secret key"):
+    # what was sealed or hashed under them still opens, nothing new is made under them.
+    secret_key_fallbacks: list[Annotated[str, Field(min_length=32)]] = []
     database_url: str = "sqlite:///instance/idp.sqlite3"
     redis_url: str | None = None
     store_prefix: str = ""
@@ -585,7 +588,8 @@ class IdpConfig(_Model):
     @model_validator(mode="after")
     def _cross_checks(self) -> IdpConfig:
         errors = collect_checks(self._unique_client_ids, self._known_client_roles, self._offered_default_language,
-                                self._secret_key_outside_demo, self._consent_flow_for_consent,
+                                self._secret_key_outside_demo, self._distinct_secret_keys,
+                                self._consent_flow_for_consent,
                                 self._known_mfa_selectors, self._token_exchange_clients,
                                 self._api_keys_flow_for_self_service)
         if errors:
@@ -615,6 +619,19 @@ class IdpConfig(_Model):
         if not self.demo and self.secret_key is None:
             return ["secret_key: required outside the demo (use ${IDP_SECRET_KEY})"]
         return []
+
+    def _distinct_secret_keys(self) -> list[str]:
+        # A fallback equal to the current secret (or to another fallback) is a leftover of an
+        # edit gone wrong: the rotation it stands for would not be one. The values are never printed.
+        errors = []
+        seen = {self.secret_key} if self.secret_key else set()
+        for index, fallback in enumerate(self.secret_key_fallbacks):
+            if fallback == self.secret_key:
+                errors.append(f"secret_key_fallbacks[{index}]: the same as secret_key (put the previous secret here)")
+            elif fallback in seen:
+                errors.append(f"secret_key_fallbacks[{index}]: listed twice")
+            seen.add(fallback)
+        return errors
 
     def _consent_flow_for_consent(self) -> list[str]:
         # Without the consent step nobody would be asked: the client would get everything unasked.

@@ -21,7 +21,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 from idp.extensions import db
 from idp.models.oidc import SigningKey
-from idp.security.sealing import seal, unseal
+from idp.security.sealing import UnsealError, seal, secret_keys, unseal, unseal_with_index
 
 ALGORITHMS = ("RS256", "ES256")
 RELOAD_SECONDS = 30.0
@@ -34,8 +34,27 @@ def _encrypt(secret_key: str, data: dict[str, Any], kid: str) -> str:
     return seal(secret_key, SEALING_PURPOSE, json.dumps(data).encode(), kid.encode())
 
 
-def _decrypt(secret_key: str, blob: str, kid: str) -> dict[str, Any]:
-    return json.loads(unseal(secret_key, SEALING_PURPOSE, blob, kid.encode()))
+def _decrypt(keys: list[str], blob: str, kid: str) -> dict[str, Any]:
+    # The current secret or a fallback (a rotation under way): idp.security.sealing.
+    return json.loads(unseal(keys, SEALING_PURPOSE, blob, kid.encode()))
+
+
+def reseal() -> tuple[int, int]:
+    """Seal every signing key (retired ones too: they stay in SQL) under the current secret,
+    in the caller's transaction; (resealed, already under the current secret)."""
+    keys = secret_keys()
+    resealed = current = 0
+    for row in db.session.execute(db.select(SigningKey).order_by(SigningKey.id).with_for_update()).scalars():
+        try:
+            data, index = unseal_with_index(keys, SEALING_PURPOSE, row.private_jwk, row.kid.encode())
+        except UnsealError as exc:
+            raise UnsealError(f"signing key {row.kid}: {exc}") from None
+        if index == 0:
+            current += 1
+            continue
+        row.private_jwk = seal(keys[0], SEALING_PURPOSE, data, row.kid.encode())
+        resealed += 1
+    return resealed, current
 
 
 def _generate(alg: str) -> RSAKey | ECKey:
@@ -110,13 +129,13 @@ class KeyRing:
                 _store_new_key(alg)
             db.session.commit()
             rows = self._rows()
-        secret = self.app.config["SECRET_KEY"]
+        app_secrets = secret_keys(self.app)
         keys = []
         signing: dict[str, RSAKey | ECKey] = {}
         for row in rows:
             key = self._imported.get(row.kid)
             if key is None:
-                data = _decrypt(secret, row.private_jwk, row.kid)
+                data = _decrypt(app_secrets, row.private_jwk, row.kid)
                 key = ECKey.import_key(data) if row.alg == "ES256" else RSAKey.import_key(data)
                 self._imported[row.kid] = key
             keys.append(key)
@@ -143,10 +162,19 @@ class KeyRing:
         if not kid:
             return None
         key = self._find_loaded(kid)
-        if key is None and self._loaded is not None and time.monotonic() - self._loaded.loaded_at > 1:
+        if key is None and self._loaded is not None and (time.monotonic() - self._loaded.loaded_at > 1
+                                                         or self._published(kid)):
+            # At most one reload a second for kids nobody published (a stranger's tokens), and at once
+            # for one that another process has just published: at a first start two processes may
+            # each create a key, and each one's tokens must verify at the other straight away.
             self.invalidate()
             key = self._find_loaded(kid)
         return key
+
+    def _published(self, kid: str) -> bool:
+        return db.session.execute(
+            db.select(SigningKey.id).where(SigningKey.kid == kid[:64], SigningKey.retired_at.is_(None))
+        ).first() is not None
 
     def _find_loaded(self, kid: str) -> RSAKey | ECKey | None:
         loaded = self._current()

@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from idp.extensions import db
+from idp.security.sealing import UnsealError
 from idp.store import StoreUnavailableError
 
 log = logging.getLogger("idp.web.errors")
@@ -60,6 +61,15 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(StoreUnavailableError)
     def store_down(exc: StoreUnavailableError) -> ResponseReturnValue:
         log.error("store unavailable: %s", exc)
+        return _retry_later(error_response(503))
+
+    @app.errorhandler(UnsealError)
+    def unsealable(exc: UnsealError) -> ResponseReturnValue:
+        # A configuration fault, not the person's: the secret was replaced without its predecessor
+        # in secret_key_fallbacks. Service returns once the operator restores it (README, "Rotating
+        # the secret key"); the person is told to come back, and nothing is half done.
+        db.session.rollback()
+        log.error("cannot open a sealed value: %s", exc)
         return _retry_later(error_response(503))
 
     @app.errorhandler(HTTPException)

@@ -75,6 +75,7 @@ def bad_config(tmp_path):
         (["users", "disable"], ["ada@example.com"]),
         (["invite"], ["--company", "C-1", "--role", "order", "ada@example.com"]),
         (["keys", "rotate"], []),
+        (["secrets", "reseal"], []),
         (["companies", "import"], []),
         (["operators", "add"], ["ada@example.com"]),
         (["operators", "remove"], ["ada@example.com"]),

@@ -71,3 +71,44 @@ def test_the_breakdown_is_printed_beside_the_served_figures():
     assert "leaves the rest 3.53" in signin
     assert stats.breakdown_lines({}) == []
     assert "- refresh_token: grant 2.40" in stats.markdown(result | {"servers": result["servers"]})
+
+
+def _soak(statuses, connection_errors=0, series=None, duration=90.0):
+    from bench import soak
+
+    series = series if series is not None else {
+        f"node{n} worker {n}{w}": [(t, 150.0) for t in range(0, 90, 5)] for n in (1, 2) for w in (1, 2)}
+    operation = {"count": 10, "statuses": statuses, "connection_errors": connection_errors}
+    result = {"operations": {"client_credentials": operation}, "nodes_alive_at_end": True,
+              "rss": {"interval_s": 5, "series": series} | soak.rss_verdict(series, duration)}
+    return soak.verdicts(result)
+
+
+def test_the_soak_fails_on_a_5xx_or_a_connection_error():
+    assert _soak({"200": 10, "302": 4, "401": 1}) | {"failures": None} == {
+        "server_errors": 0, "connection_errors": 0, "workers_replaced": 0, "rss_flat": True, "passed": True,
+        "failures": None}
+    failed = _soak({"200": 9, "502": 1})
+    assert (failed["passed"], failed["server_errors"], failed["failures"]) == (False, 1, ["5xx answers: 1"])
+    assert _soak({"200": 10}, connection_errors=2)["failures"] == ["connection errors: 2"]
+
+
+def test_the_soak_judges_the_rss_on_the_last_third_against_the_second():
+    from bench import soak
+
+    # The first third is the warm-up: its climb from 100 MB does not count.
+    warming = [(t, 100.0 if t < 30 else 150.0) for t in range(0, 90, 5)]
+    growing = [(t, 150.0 if t < 60 else 170.0) for t in range(0, 90, 5)]  # +13 %
+    verdict = soak.rss_verdict({"a": warming, "b": growing, "short": [(80, 150.0)]}, 90.0)
+    assert verdict["workers"]["a"] == {"second_third_mb": 150.0, "last_third_mb": 150.0, "growth_pct": 0.0,
+                                       "flat": True}
+    assert (verdict["workers"]["b"]["growth_pct"], verdict["workers"]["b"]["flat"]) == (13.3, False)
+    assert verdict["workers"]["short"]["flat"] is None and verdict["flat"] is False
+    assert soak.rss_verdict({"short": [(80, 150.0)]}, 90.0)["flat"] is None
+    series = {f"node1 worker {w}": warming for w in range(4)} | {"node2 worker 9": growing}
+    failed = _soak({"200": 10}, series=series)
+    assert failed["rss_flat"] is False and failed["workers_replaced"] == 1
+    assert failed["failures"] == ["workers replaced (one died): 1",
+                                  "RSS grew by more than 10 % in node2 worker 9"]
+    assert "verdict: FAILED" in soak.table({"operations": {}, "rss": {"interval_s": 5, "series": {}, "workers": {},
+                                                                      "threshold_pct": 10}, "verdicts": failed})

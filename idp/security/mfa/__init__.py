@@ -31,7 +31,7 @@ from idp.models import MfaFactor, RecoveryCode, User
 from idp.models.base import utcnow
 from idp.models.mfa import FactorKind
 from idp.security.mfa.policy import ACR_MFA, has_second_factor
-from idp.security.sealing import seal, unseal
+from idp.security.sealing import UnsealError, seal, secret_keys, unseal, unseal_with_index
 from idp.security.throttling import FailureLimit
 from idp.store import get_store
 
@@ -55,6 +55,7 @@ def _config() -> IdpConfig:
 
 
 def _secret_key() -> str:
+    """The current secret: everything new is sealed or hashed under it."""
     return current_app.config["SECRET_KEY"]
 
 
@@ -191,8 +192,8 @@ def start_totp_enrollment(user: User) -> TotpEnrollment:
     secret = None
     if sealed is not None:
         try:
-            secret = unseal(_secret_key(), TOTP_PURPOSE, sealed, user.public_id.encode()).decode()
-        except Exception:  # noqa: BLE001 - the secret key changed: offer a new seed
+            secret = unseal(secret_keys(), TOTP_PURPOSE, sealed, user.public_id.encode()).decode()
+        except UnsealError:  # the secret changed and the previous one is no fallback: offer a new seed
             secret = None
     if secret is None:
         secret = pyotp.random_base32(32)
@@ -231,8 +232,8 @@ def confirm_totp_enrollment(user: User, code: str, name: str) -> tuple[MfaFactor
     secret = None
     if sealed is not None:
         try:
-            secret = unseal(_secret_key(), TOTP_PURPOSE, sealed, user.public_id.encode()).decode()
-        except Exception:  # noqa: BLE001 - the secret key changed meanwhile
+            secret = unseal(secret_keys(), TOTP_PURPOSE, sealed, user.public_id.encode()).decode()
+        except UnsealError:  # the secret changed meanwhile and the previous one is no fallback
             secret = None
     step = _step_matches(secret, code) if secret is not None else None
     if step is None:
@@ -259,7 +260,9 @@ def verify_totp(user: User, code: str) -> MfaFactor | None:
     for factor in usable_factors(user):
         if factor.kind != FactorKind.TOTP or not factor.totp_secret:
             continue
-        secret = unseal(_secret_key(), TOTP_PURPOSE, factor.totp_secret, factor.public_id.encode()).decode()
+        # A seed that opens under no configured secret raises UnsealError (a 503, idp.web.errors):
+        # refusing the code would tell the person a right code is wrong.
+        secret = unseal(secret_keys(), TOTP_PURPOSE, factor.totp_secret, factor.public_id.encode()).decode()
         step = _step_matches(secret, code)
         if step is None:
             continue
@@ -273,16 +276,47 @@ def verify_totp(user: User, code: str) -> MfaFactor | None:
     return None
 
 
+def reseal_totp_seeds() -> tuple[int, int]:
+    """Seal every TOTP seed under the current secret, in the caller's transaction; (resealed,
+    already under the current secret). Pending enrollments live in the store for minutes only:
+    they open under a fallback until they expire."""
+    keys = secret_keys()
+    resealed = current = 0
+    factors = db.session.execute(
+        db.select(MfaFactor).where(MfaFactor.kind == FactorKind.TOTP, MfaFactor.totp_secret.is_not(None))
+        .order_by(MfaFactor.id).with_for_update()
+    ).scalars()
+    for factor in factors:
+        try:
+            seed, index = unseal_with_index(keys, TOTP_PURPOSE, factor.totp_secret, factor.public_id.encode())
+        except UnsealError as exc:
+            raise UnsealError(f"TOTP factor {factor.public_id}: {exc}") from None
+        if index == 0:
+            current += 1
+            continue
+        factor.totp_secret = seal(keys[0], TOTP_PURPOSE, seed, factor.public_id.encode())
+        resealed += 1
+    return resealed, current
+
+
 # Recovery codes
 
 
-def _recovery_hash(code: str) -> str:
-    """A keyed hash (HMAC-SHA256 under a key of the application secret): a recovery code holds 50
-    random bits, too few against an offline search of a plain hash taken from a copy of the
-    database, and argon2 would cost ten hashes per attempt; a key outside SQL settles both."""
+def _recovery_hash(code: str, secret_key: str | None = None) -> str:
+    """A keyed hash (HMAC-SHA256 under a key of the application secret, the current one unless
+    `secret_key` names another): a recovery code holds 50 random bits, too few against an offline
+    search of a plain hash taken from a copy of the database, and argon2 would cost ten hashes
+    per attempt; a key outside SQL settles both."""
     normalized = "".join(ch for ch in code.lower() if ch.isalnum())
-    key = hmac.new(_secret_key().encode(), b"idp recovery codes", hashlib.sha256).digest()
+    key = hmac.new((secret_key or _secret_key()).encode(), b"idp recovery codes", hashlib.sha256).digest()
     return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()
+
+
+def _recovery_hashes(code: str) -> list[str]:
+    """The hashes `code` may be stored under: the current secret's and each fallback's. A hash
+    cannot be re-keyed without its code, so the codes issued before a rotation are found under
+    their old secret until they are renewed (README, "Rotating the secret key")."""
+    return [_recovery_hash(code, key) for key in secret_keys()]
 
 
 def _new_recovery_code() -> str:
@@ -311,7 +345,7 @@ def use_recovery_code(user: User, code: str) -> bool:
         return False
     claimed = db.session.execute(
         update(RecoveryCode)
-        .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _recovery_hash(code),
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash.in_(_recovery_hashes(code)),
                RecoveryCode.used_at.is_(None))
         .values(used_at=utcnow())
     ).rowcount

@@ -173,3 +173,17 @@ def test_the_token_endpoint_does_not_trust_the_host_header(client, path):
     grant is judged on the configured issuer, so neither path refuses it as insecure transport."""
     response = client.post(path, data=CC, headers={**basic("api", API_SECRET), "Host": "idp-internal.example"})
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_a_key_another_process_has_just_published_verifies_at_once(app):
+    """Two processes starting together may each create a signing key: a token signed by the other
+    one's key verifies here at once, not a second later (the soak saw three such 401s at /userinfo)."""
+    from idp.extensions import db
+    from idp.oidc.keys import _store_new_key, keyring
+
+    ring = keyring()
+    assert ring.signing_key("RS256") is not None  # loaded now: the next reload would wait a second
+    created = _store_new_key("RS256")  # as the other process does at its start
+    db.session.commit()
+    assert ring.find(created.kid) is not None
+    assert ring.find("never-published") is None
