@@ -211,6 +211,44 @@ def test_a_worker_killed_mid_acceptance_leaves_no_half_made_account(stack):
                      "where u.email = 'killed@example.com'")[0][0] == 1
 
 
+def test_a_worker_killed_mid_approval_leaves_no_half_made_membership(stack):
+    company = stack.sql("select id, public_id from companies where external_id = %s", COMPANY)[0]
+    for email in ("approver@example.com", "asker@example.com"):
+        result = stack.node.idp("users", "create", "--email", email, "--password-stdin", input=PASSWORD + "\n")
+        assert result.returncode == 0, result.stderr
+    approver = stack.sql("select id from users where email = 'approver@example.com'")[0][0]
+    asker = stack.sql("select id from users where email = 'asker@example.com'")[0][0]
+    stack.sql("insert into memberships (user_id, company_id, role, is_admin, status, created_at, updated_at) "
+              "values (%s, %s, 'order', true, 'active', now(), now()) returning id", approver, company[0])
+    request_id = stack.sql("insert into access_requests (public_id, user_id, company_id, status, created_at) "
+                           "values ('killed-approval', %s, %s, 'pending', now()) returning public_id",
+                           asker, company[0])[0][0]
+    admin = requests.Session()
+    assert sign_in(admin, stack.node.url, "approver@example.com", PASSWORD).status_code == 302
+    page = f"{stack.node.url}/admin/companies/{company[1]}/requests/{request_id}"
+    approve = page + "/approve"
+    data = {"csrf_token": csrf(admin.get(page, timeout=10).text), "role": "order", "branch": ""}
+    lock = MembershipsLocked(stack)
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(_post(admin, approve, data)))
+    thread.start()
+    try:
+        lock.wait_for_waiter()  # the request is marked approved in the transaction, the membership waits
+        kill_group(stack.node)
+    finally:
+        lock.release()
+    thread.join(15)
+    assert answers == ["connection lost"]
+    assert stack.sql("select status, decided_at from access_requests where public_id = %s", request_id) == [
+        ("pending", None)]
+    assert stack.sql("select count(*) from memberships where user_id = %s", asker)[0][0] == 0
+
+    stack.node.start()  # the admin approves again: one membership, the request decided once
+    assert admin.post(approve, data=data, allow_redirects=False, timeout=15).status_code == 302
+    assert stack.sql("select count(*) from memberships where user_id = %s and status = 'active'", asker)[0][0] == 1
+    assert stack.sql("select status from access_requests where public_id = %s", request_id) == [("approved",)]
+
+
 def _post(browser, link, data):
     try:
         return browser.post(link, data=data, allow_redirects=False, timeout=15).status_code
