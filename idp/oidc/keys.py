@@ -21,7 +21,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 from idp.extensions import db
 from idp.models.oidc import SigningKey
-from idp.security.sealing import UnsealError, seal, secret_keys, unseal, unseal_with_index
+from idp.security.sealing import resealed, seal, secret_keys, unseal
 
 ALGORITHMS = ("RS256", "ES256")
 RELOAD_SECONDS = 30.0
@@ -43,18 +43,14 @@ def reseal() -> tuple[int, int]:
     """Seal every signing key (retired ones too: they stay in SQL) under the current secret,
     in the caller's transaction; (resealed, already under the current secret)."""
     keys = secret_keys()
-    resealed = current = 0
+    changed = current = 0
     for row in db.session.execute(db.select(SigningKey).order_by(SigningKey.id).with_for_update()).scalars():
-        try:
-            data, index = unseal_with_index(keys, SEALING_PURPOSE, row.private_jwk, row.kid.encode())
-        except UnsealError as exc:
-            raise UnsealError(f"signing key {row.kid}: {exc}") from None
-        if index == 0:
+        sealed = resealed(keys, SEALING_PURPOSE, row.private_jwk, row.kid.encode(), f"signing key {row.kid}")
+        if sealed is None:
             current += 1
-            continue
-        row.private_jwk = seal(keys[0], SEALING_PURPOSE, data, row.kid.encode())
-        resealed += 1
-    return resealed, current
+        else:
+            row.private_jwk, changed = sealed, changed + 1
+    return changed, current
 
 
 def _generate(alg: str) -> RSAKey | ECKey:

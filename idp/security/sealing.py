@@ -74,3 +74,13 @@ def unseal_with_index(keys: str | Sequence[str], purpose: bytes, sealed: str,
 def unseal(keys: str | Sequence[str], purpose: bytes, sealed: str, bound_to: bytes) -> bytes:
     """The data `seal` sealed, opened under the first of `keys` (the current secret first) that fits."""
     return unseal_with_index(keys, purpose, sealed, bound_to)[0]
+
+
+def resealed(keys: Sequence[str], purpose: bytes, sealed: str, bound_to: bytes, what: str) -> str | None:
+    """`sealed` sealed again under the current secret (keys[0]), or None when it already is; an
+    UnsealError naming `what` when it opens under none of `keys`."""
+    try:
+        data, index = unseal_with_index(keys, purpose, sealed, bound_to)
+    except UnsealError as exc:
+        raise UnsealError(f"{what}: {exc}") from None
+    return None if index == 0 else seal(keys[0], purpose, data, bound_to)

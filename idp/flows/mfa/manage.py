@@ -140,6 +140,19 @@ def _enrolling(kind: str) -> tuple[User | None, ResponseReturnValue | None]:
     return user, signin.step_up_redirect(user)
 
 
+def _own_factor(factor_id: str) -> tuple[User | None, MfaFactor | None, ResponseReturnValue | None]:
+    """The person, one of their own factors, or the answer instead: sign in first, the step-up
+    (changing factors needs a proved one), or 404 for a factor that is not theirs."""
+    user = auth.current_user()
+    if user is None:
+        return None, None, _to_login()
+    stepping_up = signin.step_up_redirect(user)
+    if stepping_up is not None:
+        return user, None, stepping_up
+    factor = mfa.find_factor(user, factor_id)
+    return user, factor, error_response(404) if factor is None else None
+
+
 @bp.get("/account/mfa")
 def factors() -> ResponseReturnValue:
     """The person's factors, and the ways to add one."""
@@ -220,15 +233,9 @@ def webauthn_register() -> ResponseReturnValue:
 
 @bp.post("/account/mfa/<factor_id>/rename")
 def rename(factor_id: str) -> ResponseReturnValue:
-    user = auth.current_user()
-    if user is None:
-        return _to_login()
-    stepping_up = signin.step_up_redirect(user)
-    if stepping_up is not None:
-        return stepping_up
-    factor = mfa.find_factor(user, factor_id)
-    if factor is None:
-        return error_response(404)
+    user, factor, refused = _own_factor(factor_id)
+    if refused is not None:
+        return refused
     form = RenameForm()
     if not form.validate_on_submit():
         messages = [message for _id, message in form.error_summary()]
@@ -243,15 +250,9 @@ def rename(factor_id: str) -> ResponseReturnValue:
 @bp.route("/account/mfa/<factor_id>/remove", methods=["GET", "POST"])
 def remove(factor_id: str) -> ResponseReturnValue:
     """A confirmation with the current password, then the removal (never of a covered person's last factor)."""
-    user = auth.current_user()
-    if user is None:
-        return _to_login()
-    stepping_up = signin.step_up_redirect(user)
-    if stepping_up is not None:
-        return stepping_up
-    factor = mfa.find_factor(user, factor_id)
-    if factor is None:
-        return error_response(404)
+    user, factor, refused = _own_factor(factor_id)
+    if refused is not None:
+        return refused
     others = [f for f in mfa.usable_factors(user) if f.id != factor.id]
     last_required = not others and _covered(user)
     form = RemoveForm() if request.method == "POST" else RemoveForm(formdata=None)

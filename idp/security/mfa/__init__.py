@@ -31,7 +31,7 @@ from idp.models import MfaFactor, RecoveryCode, User
 from idp.models.base import utcnow
 from idp.models.mfa import FactorKind
 from idp.security.mfa.policy import ACR_MFA, has_second_factor
-from idp.security.sealing import UnsealError, seal, secret_keys, unseal, unseal_with_index
+from idp.security.sealing import UnsealError, resealed, seal, secret_keys, unseal
 from idp.security.throttling import FailureLimit
 from idp.store import get_store
 
@@ -281,22 +281,19 @@ def reseal_totp_seeds() -> tuple[int, int]:
     already under the current secret). Pending enrollments live in the store for minutes only:
     they open under a fallback until they expire."""
     keys = secret_keys()
-    resealed = current = 0
+    changed = current = 0
     factors = db.session.execute(
         db.select(MfaFactor).where(MfaFactor.kind == FactorKind.TOTP, MfaFactor.totp_secret.is_not(None))
         .order_by(MfaFactor.id).with_for_update()
     ).scalars()
     for factor in factors:
-        try:
-            seed, index = unseal_with_index(keys, TOTP_PURPOSE, factor.totp_secret, factor.public_id.encode())
-        except UnsealError as exc:
-            raise UnsealError(f"TOTP factor {factor.public_id}: {exc}") from None
-        if index == 0:
+        sealed = resealed(keys, TOTP_PURPOSE, factor.totp_secret, factor.public_id.encode(),
+                          f"TOTP factor {factor.public_id}")
+        if sealed is None:
             current += 1
-            continue
-        factor.totp_secret = seal(keys[0], TOTP_PURPOSE, seed, factor.public_id.encode())
-        resealed += 1
-    return resealed, current
+        else:
+            factor.totp_secret, changed = sealed, changed + 1
+    return changed, current
 
 
 # Recovery codes
